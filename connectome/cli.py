@@ -1,0 +1,242 @@
+"""The ``connectome`` command: one CLI, a subcommand per job, thin over library functions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CliSettings(BaseSettings):
+    """The one knob shared by the packages below, prefix ``CONNECTOME_``."""
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOME_")
+
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data",
+                           description="Neo4j's files, tables and the demo data set live here")
+
+
+class UserFacingError(Exception):
+    """Printed as one line, exit status 2."""
+
+
+
+def _local_settings():
+    from graph.settings import LocalNeo4jSettings
+
+    return LocalNeo4jSettings(data_dir=CliSettings().data_dir)
+
+
+def _neo4j_settings():
+    from graph.settings import Neo4jSettings
+
+    return Neo4jSettings().with_local_credentials(_local_settings())
+
+
+def _ingest_settings(**overrides: Any):
+    from ingest.settings import IngestSettings
+
+    return IngestSettings(data_dir=CliSettings().data_dir, **overrides)
+
+
+# -- neo4j ----------------------------------------------------------------------------------
+def cmd_neo4j(args: argparse.Namespace) -> int:
+    from graph.local import LocalNeo4j
+
+    server = LocalNeo4j(_local_settings())
+    if args.action == "start":
+        server.start()
+    elif args.action == "stop":
+        server.stop()
+    elif args.action == "status":
+        for line in server.status().lines():
+            print(line)
+    elif args.action == "env":
+        for line in server.env_lines():
+            print(line)
+    return 0
+
+
+# -- phantom --------------------------------------------------------------------------------
+def cmd_phantom(args: argparse.Namespace) -> int:
+    from ingest.phantom import make_phantom
+
+    truth = make_phantom(args.out, seed=args.seed, shape_zyx=tuple(args.shape), progress=True)
+    print(f"wrote {args.out}: {len(truth['cells'])} cells, {len(truth['synapses'])} synapses, "
+          f"{len(truth['mitochondria'])} mitochondria (ground truth in "
+          f"{Path(args.out) / 'ground_truth.json'})")
+    return 0
+
+
+# -- ingest ---------------------------------------------------------------------------------
+def ingest(path: str | Path, dataset: str, load: bool = True, progress: bool = True) -> Path:
+    """Read a volume, run the stages, write the tables and load them into Neo4j."""
+    from graph.load import load as load_tables
+    from graph.schema import check_dataset
+    from ingest.pipeline import run_stages
+    from ingest.volume import open_volume
+
+    check_dataset(dataset)
+    volume = open_volume(path)
+    settings = _ingest_settings()
+    neo4j = _neo4j_settings()
+    if load:
+        _check_neo4j(neo4j)  # before any work: a missing server is found in a second
+    folder = run_stages(volume, dataset, settings, progress=progress)
+    print(f"tables written to {folder}")
+    if load:
+        counts = load_tables(folder, neo4j, progress=_load_progress(progress), dataset=dataset)
+        print(f"loaded {dataset!r} into {neo4j.uri}: " +
+              ", ".join(f"{v} {k}" for k, v in counts.items()))
+    return folder
+
+
+def _load_progress(enabled: bool) -> Callable[[str, int, int], None]:
+    from tqdm.auto import tqdm
+
+    bars: dict[str, Any] = {}
+
+    def step(name: str, done: int, total: int) -> None:
+        if not enabled:
+            return
+        bar = bars.get(name)
+        if bar is None:
+            bar = bars[name] = tqdm(total=total, desc=f"load {name}", unit="row", leave=False)
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+
+    return step
+
+
+def _check_neo4j(settings: Any) -> None:
+    from neo4j import GraphDatabase
+    from neo4j.exceptions import AuthError, ServiceUnavailable
+
+    if settings.password is None:
+        raise UserFacingError("no Neo4j password is known; run `connectome neo4j start` or set "
+                              "NEO4J_URI, NEO4J_USERNAME and NEO4J_PASSWORD")
+    try:
+        with GraphDatabase.driver(settings.uri, auth=(settings.username, settings.password),
+                                  connection_timeout=5) as driver:
+            driver.verify_connectivity()
+    except ServiceUnavailable:
+        raise UserFacingError(f"cannot reach Neo4j at {settings.uri}; start it with "
+                              "`connectome neo4j start` or point NEO4J_URI at a server") from None
+    except AuthError:
+        raise UserFacingError(f"Neo4j at {settings.uri} refused the credentials; check "
+                              "NEO4J_USERNAME and NEO4J_PASSWORD") from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    ingest(args.path, args.dataset, load=not args.no_load, progress=not args.quiet)
+    return 0
+
+
+# -- serve ----------------------------------------------------------------------------------
+def serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    neo4j = _neo4j_settings()
+    _check_neo4j(neo4j)
+    settings = ApiSettings(host=host, port=port)
+    app = create_app(settings, neo4j)
+    base = f"http://{host}:{port}"
+    print(f"web client: {base}/\nGraphQL (GraphiQL): {base}/graphql\n", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    serve(args.host, args.port)
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+def cmd_demo(args: argparse.Namespace) -> int:
+    from graph.local import LocalNeo4j
+    from ingest.phantom import make_phantom
+
+    LocalNeo4j(_local_settings()).start()
+    phantom = CliSettings().data_dir / "demo" / "phantom.zarr"
+    if not (phantom / "ground_truth.json").exists():
+        print(f"generating the demo phantom at {phantom} …", flush=True)
+        phantom.parent.mkdir(parents=True, exist_ok=True)
+        make_phantom(phantom, seed=0, shape_zyx=tuple(args.shape), progress=True)
+    ingest(phantom, "demo")
+    if not args.no_serve:
+        serve(args.host, args.port)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="connectome", description="Connectome query service: EM volumes to a Neo4j "
+        "graph, GraphQL API and web client.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("neo4j", help="the managed local Neo4j server")
+    p.add_argument("action", choices=["start", "stop", "status", "env"])
+    p.set_defaults(func=cmd_neo4j)
+
+    p = sub.add_parser("phantom", help="write a synthetic data set with ground truth")
+    p.add_argument("out", help="output OME-Zarr directory (must not exist)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   default=[64, 256, 256])
+    p.set_defaults(func=cmd_phantom)
+
+    p = sub.add_parser("ingest", help="process a volume into tables and load them into Neo4j")
+    p.add_argument("path", help="OME-Zarr volume (raw image + labels/cells, …)")
+    p.add_argument("--dataset", required=True, help="data set name (letters, digits, _)")
+    p.add_argument("--no-load", action="store_true", help="write the tables only")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("serve", help="serve the GraphQL API and the web client")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("demo", help="start Neo4j, make and ingest the demo phantom, serve")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   default=[96, 384, 384])
+    p.add_argument("--no-serve", action="store_true", help="stop after ingesting")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from graph.local import Neo4jSetupError
+    from graph.schema import DatasetNameError
+    from graph.tables import TableContractError
+    from ingest.volume import InputError
+
+    return (UserFacingError, Neo4jSetupError, DatasetNameError, TableContractError, InputError,
+            FileExistsError)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except _user_errors() as err:
+        print(f"connectome {args.command}: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

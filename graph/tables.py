@@ -1,0 +1,132 @@
+"""The Parquet table contract between ``ingest`` and ``graph``: one file per entity.
+
+A data set's tables live in one folder (``neurons.parquet``, ``synapses.parquet``,
+``elements.parquet``, ``close_to.parquet`` and ``meta.json``). Every file carries
+``SCHEMA_VERSION``; the loader refuses files of another version. Positions are voxel
+coordinates of the base resolution in ``x, y, z``; body ids are uint64.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMA_VERSION = 1
+_KEY = b"connectome.schema_version"
+
+SCHEMAS: dict[str, pa.Schema] = {
+    # one row per cell (segment)
+    "neurons": pa.schema([
+        ("body_id", pa.uint64()),
+        ("voxels", pa.int64()),
+        ("bbox_min_x", pa.int32()), ("bbox_min_y", pa.int32()), ("bbox_min_z", pa.int32()),
+        ("bbox_max_x", pa.int32()), ("bbox_max_y", pa.int32()), ("bbox_max_z", pa.int32()),
+        ("x", pa.int32()), ("y", pa.int32()), ("z", pa.int32()),  # a voxel inside the cell
+    ]),
+    # one row per synaptic connection: a pre site in one body, a post site in another
+    "synapses": pa.schema([
+        ("synapse_id", pa.int64()),
+        ("pre_body_id", pa.uint64()),
+        ("post_body_id", pa.uint64()),
+        ("x", pa.float64()), ("y", pa.float64()), ("z", pa.float64()),  # junction centroid
+        ("pre_x", pa.int32()), ("pre_y", pa.int32()), ("pre_z", pa.int32()),
+        ("post_x", pa.int32()), ("post_y", pa.int32()), ("post_z", pa.int32()),
+        ("junction_voxels", pa.int64()),
+        ("area_nm2", pa.float64()),
+        ("synapse_type", pa.string()),  # "asymmetric", "symmetric" or null
+        ("confidence", pa.float32()),
+    ]),
+    # organelle instances: mitochondria and vesicle clouds
+    "elements": pa.schema([
+        ("element_id", pa.int64()),
+        ("type", pa.string()),  # "mitochondrion" | "vesicle_cloud"
+        ("body_id", pa.uint64()),
+        ("voxels", pa.int64()),
+        ("overlap", pa.float32()),  # fraction of the organelle's voxels inside body_id
+        ("x", pa.int32()), ("y", pa.int32()), ("z", pa.int32()),
+    ]),
+    # nearest mitochondrion of the presynaptic cell, per synapse
+    "close_to": pa.schema([
+        ("synapse_id", pa.int64()),
+        ("element_id", pa.int64()),
+        ("euclidean_nm", pa.float64()),
+    ]),
+}
+ELEMENT_TYPES = ("mitochondrion", "vesicle_cloud")
+
+
+class TableContractError(ValueError):
+    """A table folder that does not follow this contract."""
+
+
+def _atomic_write(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_table(folder: str | os.PathLike, name: str, frame: pd.DataFrame) -> Path:
+    """Write one entity table, cast to its schema, atomically.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> df = pd.DataFrame({"synapse_id": [1], "element_id": [7], "euclidean_nm": [12.5]})
+    >>> _ = write_table(folder, "close_to", df)
+    >>> read_table(folder, "close_to").to_dict("records")
+    [{'synapse_id': 1, 'element_id': 7, 'euclidean_nm': 12.5}]
+    """
+    schema = SCHEMAS[name]
+    missing = [f.name for f in schema if f.name not in frame.columns]
+    if missing:
+        raise TableContractError(f"table {name!r} lacks columns {missing}")
+    table = pa.Table.from_pandas(frame[[f.name for f in schema]], schema=schema,
+                                 preserve_index=False)
+    table = table.replace_schema_metadata({_KEY: str(SCHEMA_VERSION).encode(),
+                                           b"connectome.table": name.encode()})
+    path = Path(folder) / f"{name}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    return path
+
+
+def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame:
+    """Read one entity table, checking its schema version."""
+    path = Path(folder) / f"{name}.parquet"
+    if not path.exists():
+        raise TableContractError(f"{path} does not exist; run `connectome ingest` first")
+    table = pq.read_table(path)
+    version = (table.schema.metadata or {}).get(_KEY, b"?").decode()
+    if version != str(SCHEMA_VERSION):
+        raise TableContractError(
+            f"{path} has table schema version {version}, expected {SCHEMA_VERSION}; re-run ingest")
+    return table.to_pandas(integer_object_nulls=False)
+
+
+def write_meta(folder: str | os.PathLike, meta: dict[str, Any]) -> Path:
+    """Write ``meta.json`` (data set name, voxel size, shape, source), atomically."""
+    path = Path(folder) / "meta.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = json.dumps({"schema_version": SCHEMA_VERSION, **meta}, indent=2, sort_keys=True)
+    _atomic_write(path, lambda tmp: tmp.write_text(body + "\n"))
+    return path
+
+
+def read_meta(folder: str | os.PathLike) -> dict[str, Any]:
+    path = Path(folder) / "meta.json"
+    if not path.exists():
+        raise TableContractError(f"{path} does not exist; run `connectome ingest` first")
+    meta = json.loads(path.read_text())
+    if meta.get("schema_version") != SCHEMA_VERSION:
+        raise TableContractError(f"{path} has another table schema version; re-run ingest")
+    return meta

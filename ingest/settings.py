@@ -1,0 +1,36 @@
+"""Settings of the ingest stages, prefix ``CONNECTOME_INGEST_``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    """Parameters of the processing stages.
+
+    Examples
+    --------
+    >>> IngestSettings(data_dir="/tmp/d").tables_dir("fib25")
+    PosixPath('/tmp/d/tables/fib25')
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CONNECTOME_INGEST_")
+
+    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data")
+    vesicle_search_radius_nm: float = Field(
+        500.0, description="vesicle-cloud voxels this close to a synapse decide its pre side")
+    min_contact_faces: int = Field(
+        4, description="a cell pair needs this many touching voxel faces inside a junction patch")
+    secondary_pair_fraction: float = Field(
+        0.5, description="a junction patch yields a second synapse only for a pair with at "
+                         "least this fraction of the dominant pair's contact faces")
+    min_neuron_voxels: int = Field(
+        10_000, description="segments this large (or with synapses) are also :Neuron")
+    scheduler: str | None = Field(
+        None, description="a dask.distributed address (tcp://host:port); local when unset")
+
+    def tables_dir(self, dataset: str) -> Path:
+        return self.data_dir / "tables" / dataset
