@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from neo4j import AsyncGraphDatabase
-from strawberry.fastapi import GraphQLRouter
+from strawberry.fastapi import BaseContext, GraphQLRouter
 
 from api.loaders import Loaders, make_loaders
 from api.schema import schema
@@ -20,15 +19,12 @@ from graph import queries
 from graph.settings import Neo4jSettings
 
 
-@dataclass
-class Context:
-    reader: queries.Reader
-    loaders: Loaders
-    settings: ApiSettings
+class Context(BaseContext):
+    """Per-request state: the query reader (counts round trips), DataLoaders, settings."""
 
-    # strawberry looks these up on dict-like contexts; keep attribute access simple
-    def __getitem__(self, key: str) -> Any:
-        return getattr(self, key)
+    def __init__(self, reader: queries.Reader, loaders: Loaders, settings: ApiSettings):
+        super().__init__()
+        self.reader, self.loaders, self.settings = reader, loaders, settings
 
 
 def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:

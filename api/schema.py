@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, NewType
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaskErrors
 from strawberry.types import Info
 
@@ -219,9 +220,11 @@ class Query:
 def _mask(error: Any) -> bool:
     """Hide internal errors (driver, Cypher) behind a generic message; keep the user's."""
     original = getattr(error, "original_error", None)
-    return original is not None and not isinstance(original, UserError | ValueError)
+    return original is not None and not isinstance(original, UserError | ValueError |
+                                                   GraphQLError)
 
 
 schema = strawberry.Schema(query=Query, extensions=[
-    MaskErrors(should_mask_error=_mask,
-               error_message="internal error while answering the query; see the server log")])
+    lambda: MaskErrors(should_mask_error=_mask,
+                       error_message="internal error while answering the query; "
+                                     "see the server log")])

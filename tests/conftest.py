@@ -48,3 +48,53 @@ def cli_env(neo4j_server: LocalNeo4j) -> dict[str, str]:
 @pytest.fixture
 def connectome_bin() -> str:
     return str(Path(sys.executable).parent / "connectome")
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, neo4j_settings: Neo4jSettings) -> str:
+    """Two cells with one synapse (tests.volumes.two_cells_with_synapse) loaded as 'tiny'."""
+    import numpy as np
+
+    from graph.load import load
+    from ingest.pipeline import run_stages
+    from ingest.settings import IngestSettings
+    from ingest.volume import open_volume
+    from tests.volumes import two_cells_with_synapse, write_volume
+
+    folder = tmp_path_factory.mktemp("tiny")
+    labels = two_cells_with_synapse()
+    write_volume(folder / "v.zarr", np.zeros(labels["cells"].shape, np.uint8), labels)
+    tables = run_stages(open_volume(folder / "v.zarr"), "tiny",
+                        IngestSettings(data_dir=folder, min_neuron_voxels=10), progress=False)
+    load(tables, neo4j_settings)
+    return "tiny"
+
+
+@pytest.fixture(scope="session")
+def api_url(neo4j_settings: Neo4jSettings) -> Iterator[str]:
+    """The real app served by uvicorn on a free loopback port, in a background thread."""
+    import threading
+    import time
+
+    import httpx
+    import uvicorn
+
+    from api.app import create_app
+    from api.settings import ApiSettings
+
+    port = free_port()
+    app = create_app(ApiSettings(port=port), neo4j_settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz").status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=10)
