@@ -31,10 +31,11 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
     """Build the app; the Neo4j driver opens with the app and closes with it."""
     if neo4j.password is None:
         raise ValueError("no Neo4j password: run `connectome neo4j start` or set NEO4J_PASSWORD")
+    auth = (neo4j.username, neo4j.password)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        driver = AsyncGraphDatabase.driver(neo4j.uri, auth=(neo4j.username, neo4j.password))
+        driver = AsyncGraphDatabase.driver(neo4j.uri, auth=auth)
         app.state.driver = driver
         try:
             yield

@@ -134,7 +134,8 @@ class MitochondrionDistance:
     location: Vec3 | None
 
 
-@strawberry.type(description="A synaptic connection: a pre site in one cell, a post site in another.")
+@strawberry.type(
+    description="A synaptic connection: a pre site in one cell, a post site in another.")
 class Synapse:
     id: int
     pre: BodyId  # type: ignore[valid-type]

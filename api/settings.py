@@ -21,5 +21,5 @@ class ApiSettings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    max_page_size: int = Field(1000, description="largest `first` a paged query accepts")
+    max_page_size: int = Field(default=1000, description="largest `first` a paged query accepts")
     web_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")

@@ -151,7 +151,7 @@ def delete_dataset(driver: Driver, dataset: str, database: str = "neo4j") -> int
         for kind in ("Meta", *NODE_KINDS):
             if kind == "Meta":
                 query = f"MATCH (n:{label(dataset, kind)}) DETACH DELETE n RETURN count(*) AS c"
-                deleted += session.run(query).single()["c"]
+                deleted += session.run(query).single(strict=True)["c"]
                 continue
             result = session.run(
                 f"MATCH (n:{label(dataset, kind)}) "

@@ -87,7 +87,8 @@ class LocalNeo4j:
 
     @property
     def dist(self) -> Path:
-        return self.settings.cache_dir / f"neo4j-{self.settings.version}-apoc-{self.settings.apoc_version}"
+        s = self.settings
+        return s.cache_dir / f"neo4j-{s.version}-apoc-{s.apoc_version}"
 
     @property
     def pid_file(self) -> Path:
@@ -253,7 +254,8 @@ class LocalNeo4j:
                      "set-initial-password", password],
                     env=self._env(), capture_output=True, text=True)
                 if proc.returncode != 0:
-                    raise Neo4jSetupError(f"setting the Neo4j password failed: {proc.stderr.strip()[:300]}")
+                    raise Neo4jSetupError(
+                        f"setting the Neo4j password failed: {proc.stderr.strip()[:300]}")
             log = open(self.settings.home / "logs" / "console.log", "ab")
             heap = self.settings.heap
             started = subprocess.Popen(
@@ -315,9 +317,9 @@ class LocalNeo4j:
                                           connection_timeout=2) as driver, \
                         driver.session() as session:
                     version = session.run("CALL dbms.components() YIELD versions "
-                                          "RETURN versions[0] AS v").single()["v"]
+                                          "RETURN versions[0] AS v").single(strict=True)["v"]
                     try:
-                        apoc = session.run("RETURN apoc.version() AS v").single()["v"]
+                        apoc = session.run("RETURN apoc.version() AS v").single(strict=True)["v"]
                     except Neo4jError:
                         apoc = None
             except (ServiceUnavailable, Neo4jError, OSError):

@@ -58,8 +58,9 @@ def constraint_statements(dataset: str) -> list[str]:
 
     Examples
     --------
-    >>> print(constraint_statements("ds")[0])
-    CREATE CONSTRAINT ds_Segment_bodyId IF NOT EXISTS FOR (n:`ds_Segment`) REQUIRE n.bodyId IS UNIQUE
+    >>> print(constraint_statements("ds")[0])  # doctest: +NORMALIZE_WHITESPACE
+    CREATE CONSTRAINT ds_Segment_bodyId IF NOT EXISTS FOR (n:`ds_Segment`)
+    REQUIRE n.bodyId IS UNIQUE
     """
     ds = check_dataset(dataset)
     unique = [("Segment", "bodyId"), ("SynapseSet", "datasetBodyIds"), ("Element", "elementId"),

@@ -47,8 +47,10 @@ def find_organelles(mask: np.ndarray, compact_cells: np.ndarray, cell_ids: np.nd
     >>> cells = np.zeros((3, 6, 6), np.uint32); cells[:, :, :3] = 1; cells[:, :, 3:] = 2
     >>> mito = np.zeros((3, 6, 6), bool); mito[1, 1:3, 1:3] = True; mito[1, 4, 2:5] = True
     >>> org = find_organelles(mito, cells, np.array([0, 10, 20], np.uint64), "mitochondrion")
-    >>> org.table[["element_id", "body_id", "voxels", "overlap"]].to_dict("records")
-    [{'element_id': 1, 'body_id': 10, 'voxels': 4, 'overlap': 1.0}, {'element_id': 2, 'body_id': 20, 'voxels': 3, 'overlap': 0.6666666865348816}]
+    >>> org.table[["element_id", "body_id", "voxels"]].to_dict("records")
+    [{'element_id': 1, 'body_id': 10, 'voxels': 4}, {'element_id': 2, 'body_id': 20, 'voxels': 3}]
+    >>> [round(float(v), 3) for v in org.table["overlap"]]
+    [1.0, 0.667]
     """
     columns = ["element_id", "type", "body_id", "voxels", "overlap", "x", "y", "z"]
     instances = cc3d.connected_components(mask, connectivity=26, out_dtype=np.uint32)

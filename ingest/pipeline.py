@@ -162,14 +162,16 @@ def _tables(ctx: Context, cells: pd.DataFrame, synapses: pd.DataFrame | None,
 class _Progress(Callback):
     def __init__(self, bar: Any, ctx: Context):
         super().__init__()
-        self.bar, self.ctx, self.started = bar, ctx, {}
+        self.bar, self.ctx = bar, ctx
+        self.started: dict[Any, float] = {}
 
     def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
         self.started[key] = time.perf_counter()
         self.bar.set_postfix_str(str(key))
 
     def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-        self.ctx.timings[str(key)] = time.perf_counter() - self.started.pop(key, time.perf_counter())
+        start = self.started.pop(key, time.perf_counter())
+        self.ctx.timings[str(key)] = time.perf_counter() - start
         self.bar.update(1)
 
 

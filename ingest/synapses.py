@@ -76,6 +76,15 @@ def _vesicle_voxels_near(vesicles: np.ndarray, compact_cells: np.ndarray, cell: 
     return int(np.count_nonzero(v & (compact_cells[box] == cell) & (d2 <= 1.0)))
 
 
+def _site(sums: pd.Series | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
+    """The x, y, z voxel of one side of a synapse: its junction voxels' centroid, rounded."""
+    if sums is None:  # the junction lies on the other side only
+        return (int(round(centroid_zyx[2])), int(round(centroid_zyx[1])),
+                int(round(centroid_zyx[0])))
+    return (int(round(sums["sx"] / sums["n"])), int(round(sums["sy"] / sums["n"])),
+            int(round(sums["sz"] / sums["n"])))
+
+
 def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np.ndarray,
                   vesicles: np.ndarray | None, synapse_type: np.ndarray | None,
                   voxel_size_nm_zyx: tuple[float, float, float], *,
@@ -137,16 +146,10 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
         pre, post = (r.lo, r.hi) if evidence[r.lo] >= evidence[r.hi] else (r.hi, r.lo)
         confidence = evidence[pre] / total if total else 0.0
 
-        def site(cell: int) -> tuple[int, int, int]:
-            s = side[cell]
-            if s is None:  # the junction lies on the other side only
-                return tuple(int(round(v)) for v in centroid_zyx[::-1])  # type: ignore[return-value]
-            return (int(round(s["sx"] / s["n"])), int(round(s["sy"] / s["n"])),
-                    int(round(s["sz"] / s["n"])))
-
         code = int(types.get(r.patch, 0)) if types is not None else 0
         rows.append((int(cell_ids[pre]), int(cell_ids[post]), centroid_zyx[2], centroid_zyx[1],
-                     centroid_zyx[0], *site(pre), *site(post), n, float(r.area_nm2),
+                     centroid_zyx[0], *_site(side[pre], centroid_zyx),
+                     *_site(side[post], centroid_zyx), n, float(r.area_nm2),
                      SYNAPSE_TYPES.get(code), float(confidence)))
     frame = pd.DataFrame(rows, columns=columns[1:])
     frame.insert(0, "synapse_id", np.arange(1, len(frame) + 1, dtype=np.int64))

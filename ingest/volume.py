@@ -111,7 +111,8 @@ def _scale_of(attrs: dict[str, Any], where: Path) -> tuple[str, tuple[float, flo
     scales = [t for t in first.get("coordinateTransformations", []) if t.get("type") == "scale"]
     if not scales or len(scales[0].get("scale", [])) < 3:
         raise InputError(f"{where} gives no voxel size (no 'scale' coordinateTransformation on "
-                         f"dataset {first.get('path')!r}); expected e.g. [20, 10, 10] nm for z, y, x")
+                         f"dataset {first.get('path')!r}); expected e.g. [20, 10, 10] nm for "
+                         "z, y, x")
     scale = tuple(float(v) for v in scales[0]["scale"][-3:])
     if any(not np.isfinite(v) or v <= 0 for v in scale):
         raise InputError(f"{where} has voxel size {scale}; expected three positive numbers")

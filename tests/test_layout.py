@@ -1,0 +1,49 @@
+"""The floors of DESIGN.md: imports only ever point down a floor (or sideways inside one
+package), and the notebook client imports nothing of ours."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+OURS = {"connectome", "ingest", "api", "reports", "graph", "models"}
+ALLOWED = {
+    "graph": set(),
+    "models": set(),
+    "ingest": {"graph", "models"},
+    "api": {"graph"},
+    "reports": {"graph"},
+    "connectome": OURS,
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module.split(".")[0])
+    return found & OURS
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_imports_point_only_down_the_floors(package):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = _imports(path) - ALLOWED[package] - {package}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_the_notebook_client_imports_nothing_of_ours():
+    assert _imports(ROOT / "connectome" / "client.py") == set()
+
+
+def test_the_layout_of_design_md_is_there():
+    for name in ("ingest", "graph", "api", "models", "web", "connectome", "tests",
+                 "benchmarks", "docker-compose.yml", "Dockerfile", "README.md",
+                 "pyproject.toml"):
+        assert (ROOT / name).exists(), name
