@@ -106,6 +106,9 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
                                                            "post": int(r.weight)}})}
                 for r in pairs.itertuples(index=False)]
 
+    # neuPrint: one SynapseSet per body and partner (holding both directions' synapses)
+    synapse_sets = sorted({(c["preKey"], c["pre"]) for c in connects}
+                          | {(c["postKey"], c["post"]) for c in connects})
     syn_rows = [{
         "id": int(r.synapse_id), "confidence": float(r.confidence),
         "pre": [int(r.pre_x), int(r.pre_y), int(r.pre_z)],
@@ -140,7 +143,7 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
         "neuroglancerInfo": "{}", "neuroglancerMeta": "[]", "meshHost": "",
     }
     return {"dataset": ds, "neurons": neuron_rows, "connects": connects, "synapses": syn_rows,
-            "elements": element_rows, "element_sets": element_sets, "close_to": close_rows,
+            "synapse_sets": synapse_sets, "elements": element_rows, "element_sets": element_sets, "close_to": close_rows,
             "meta": meta_row}
 
 
@@ -192,15 +195,18 @@ def load(folder: str | os.PathLike, settings: Neo4jSettings,
         statements = [(name, data, "UNWIND $rows AS r " + create + segment_props)
                       for name, data, create in plans]
         statements += [
-            ("synapse sets", rows["connects"],
+            ("synapse sets", [{"key": k, "bodyId": b} for k, b in rows["synapse_sets"]],
              "UNWIND $rows AS r "
-             f"MATCH (a:{L['Segment']} {{bodyId: r.pre}}), (b:{L['Segment']} {{bodyId: r.post}}) "
+             f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
+             f"CREATE (n)-[:Contains]->(:SynapseSet:{L['SynapseSet']} "
+             "{datasetBodyIds: r.key})"),
+            ("connections", rows["connects"],
+             "UNWIND $rows AS r "
+             f"MATCH (a:{L['Segment']} {{bodyId: r.pre}}), (b:{L['Segment']} {{bodyId: r.post}}), "
+             f"(sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
+             f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
              f"CREATE (a)-[:ConnectsTo {{weight: r.weight, weightHP: r.weightHP, "
              "roiInfo: r.roiInfo}]->(b) "
-             f"CREATE (a)-[:Contains]->(sa:SynapseSet:{L['SynapseSet']} "
-             "{datasetBodyIds: r.preKey}) "
-             f"CREATE (b)-[:Contains]->(sb:SynapseSet:{L['SynapseSet']} "
-             "{datasetBodyIds: r.postKey}) "
              "CREATE (sa)-[:ConnectsTo]->(sb)"),
             ("synapses", rows["synapses"],
              "UNWIND $rows AS r "

@@ -62,18 +62,27 @@ def contact_faces(compact_cells: np.ndarray, patches: np.ndarray,
     return out.reset_index()
 
 
-def _vesicle_voxels_near(vesicles: np.ndarray, compact_cells: np.ndarray, cell: int,
-                         center_zyx: np.ndarray, radius_vx: np.ndarray) -> int:
+def _nearest_vesicles_nm(vesicles: np.ndarray, compact_cells: np.ndarray, cells: tuple[int, int],
+                         center_zyx: np.ndarray, voxel_size_nm_zyx: np.ndarray,
+                         radius_nm: float) -> list[float]:
+    """Distance (nm) from the synapse to the nearest vesicle-cloud voxel of each of the two
+    cells, searched within ``radius_nm``; ``inf`` where a cell has none that close."""
+    radius_vx = radius_nm / voxel_size_nm_zyx
     lo = np.maximum(np.floor(center_zyx - radius_vx).astype(int), 0)
     hi = np.minimum(np.ceil(center_zyx + radius_vx).astype(int) + 1, vesicles.shape)
     box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
     v = vesicles[box]
     if not v.any():
-        return 0
-    zz, yy, xx = np.ogrid[box[0], box[1], box[2]]
-    d2 = (((zz - center_zyx[0]) / radius_vx[0]) ** 2 + ((yy - center_zyx[1]) / radius_vx[1]) ** 2
-          + ((xx - center_zyx[2]) / radius_vx[2]) ** 2)
-    return int(np.count_nonzero(v & (compact_cells[box] == cell) & (d2 <= 1.0)))
+        return [np.inf, np.inf]
+    zz, yy, xx = np.nonzero(v)
+    owner = compact_cells[box][zz, yy, xx]
+    offsets = (np.stack([zz, yy, xx], axis=1) + lo - center_zyx) * voxel_size_nm_zyx
+    dist = np.sqrt((offsets ** 2).sum(axis=1))
+    out = []
+    for cell in cells:
+        d = dist[(owner == cell) & (dist <= radius_nm)]
+        out.append(float(d.min()) if d.size else np.inf)
+    return out
 
 
 def _site(sums: pd.Series | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
@@ -128,7 +137,6 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
             lambda s: int(s[s > 0].mode().min()) if (s > 0).any() else 0)
 
     vox = np.asarray(voxel_size_nm_zyx, dtype=float)
-    radius_vx = vesicle_search_radius_nm / vox
     rows = []
     for r in candidates.itertuples(index=False):
         side = {}
@@ -139,12 +147,17 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
         centroid_zyx = np.array([
             sum(float(s[k]) for s in side.values() if s is not None) / n
             for k in ("sz", "sy", "sx")])
-        evidence = {cell: (_vesicle_voxels_near(vesicles, compact_cells, cell, centroid_zyx,
-                                                radius_vx) if vesicles is not None else 0)
-                    for cell in (r.lo, r.hi)}
-        total = evidence[r.lo] + evidence[r.hi]
-        pre, post = (r.lo, r.hi) if evidence[r.lo] >= evidence[r.hi] else (r.hi, r.lo)
-        confidence = evidence[pre] / total if total else 0.0
+        # the presynaptic side is the one whose vesicle cloud lies nearest to the junction
+        d_lo, d_hi = (_nearest_vesicles_nm(vesicles, compact_cells, (r.lo, r.hi), centroid_zyx,
+                                           vox, vesicle_search_radius_nm)
+                      if vesicles is not None else (np.inf, np.inf))
+        pre, post = (r.lo, r.hi) if d_lo <= d_hi else (r.hi, r.lo)
+        d_pre, d_post = min(d_lo, d_hi), max(d_lo, d_hi)
+        if np.isinf(d_pre):
+            confidence = 0.0  # no vesicle evidence on either side
+        else:
+            gap = min(d_post, vesicle_search_radius_nm) - d_pre
+            confidence = float(np.clip(0.5 + 0.5 * gap / vesicle_search_radius_nm, 0.5, 1.0))
 
         code = int(types.get(r.patch, 0)) if types is not None else 0
         rows.append((int(cell_ids[pre]), int(cell_ids[post]), centroid_zyx[2], centroid_zyx[1],

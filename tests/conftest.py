@@ -45,7 +45,7 @@ def cli_env(neo4j_server: LocalNeo4j) -> dict[str, str]:
     return env
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def connectome_bin() -> str:
     return str(Path(sys.executable).parent / "connectome")
 
