@@ -143,8 +143,8 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
         "neuroglancerInfo": "{}", "neuroglancerMeta": "[]", "meshHost": "",
     }
     return {"dataset": ds, "neurons": neuron_rows, "connects": connects, "synapses": syn_rows,
-            "synapse_sets": synapse_sets, "elements": element_rows, "element_sets": element_sets, "close_to": close_rows,
-            "meta": meta_row}
+            "synapse_sets": synapse_sets, "elements": element_rows,
+            "element_sets": element_sets, "close_to": close_rows, "meta": meta_row}
 
 
 def delete_dataset(driver: Driver, dataset: str, database: str = "neo4j") -> int:

@@ -36,7 +36,7 @@ def neo4j_settings(neo4j_server: LocalNeo4j) -> Neo4jSettings:
     return Neo4jSettings(uri=neo4j_server.uri, password=neo4j_server.password())
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def cli_env(neo4j_server: LocalNeo4j) -> dict[str, str]:
     """Environment for running the `connectome` command against the session's Neo4j."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("NEO4J_")}
