@@ -1,0 +1,90 @@
+"""Ingest throughput: the registered stages end to end on a phantom, in MVx/h/core.
+
+    .venv/bin/python benchmarks/ingest_throughput.py --shape 128 1024 1024 --json
+
+Prints a table of stage times and, as its last line with --json, one JSON object with
+``mvx_per_hour_per_core``, ``stages`` (seconds each), ``peak_rss_mb``, ``ratio_vs_syconn2``
+(against SyConn2's published 34 MVx/h/core) and ``ratio_vs_read_floor`` (the stages' time
+over the time to just read every layer from zarr, measured in the same run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ingest.phantom import make_phantom  # noqa: E402
+from ingest.pipeline import run_stages  # noqa: E402
+from ingest.settings import IngestSettings  # noqa: E402
+from ingest.volume import open_volume  # noqa: E402
+
+SYCONN2_MVX_PER_HOUR_PER_CORE = 34.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--shape", type=int, nargs=3, default=[128, 1024, 1024])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="where the phantom is cached (default: a temporary folder)")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="ingest-bench-"))
+    path = work / f"phantom-{args.seed}-{'x'.join(map(str, args.shape))}.zarr"
+    if not (path / "ground_truth.json").exists():
+        t = time.perf_counter()
+        make_phantom(path, seed=args.seed, shape_zyx=tuple(args.shape))
+        print(f"phantom written in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+
+    volume = open_volume(path)
+    t = time.perf_counter()
+    for layer in volume.labels.values():
+        np.asarray(layer[...])
+    read_floor_s = time.perf_counter() - t
+
+    settings = IngestSettings(data_dir=work / "data")
+    t = time.perf_counter()
+    tables = run_stages(volume, "bench", settings, progress=False, echo=lambda *_: None)
+    total_s = time.perf_counter() - t
+    meta = json.loads((tables / "meta.json").read_text())
+    stages = meta["timings_s"]
+
+    cores = len(os.sched_getaffinity(0))
+    mvx = float(np.prod(args.shape)) / 1e6
+    rate = mvx / (total_s / 3600) / cores
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"machine: {platform.node()} {platform.machine()}, {cores} cores, "
+          f"python {platform.python_version()}")
+    print(f"volume: {args.shape} = {mvx:.1f} MVx")
+    print(f"{'stage':<16}{'seconds':>10}")
+    for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
+        print(f"{name:<16}{sec:>10.2f}")
+    print(f"{'read floor':<16}{read_floor_s:>10.2f}")
+    print(f"{'end to end':<16}{total_s:>10.2f}  ({rate:,.0f} MVx/h/core, "
+          f"{rate / SYCONN2_MVX_PER_HOUR_PER_CORE:.1f}x SyConn2, peak RSS {peak_mb:,.0f} MB)")
+    if args.json:
+        print(json.dumps({
+            "shape_zyx": args.shape, "cores": cores,
+            "mvx_per_hour_per_core": round(rate, 1),
+            "stages": stages, "end_to_end_s": round(total_s, 3),
+            "read_floor_s": round(read_floor_s, 3),
+            "ratio_vs_read_floor": round(total_s / read_floor_s, 2),
+            "peak_rss_mb": round(peak_mb, 1),
+            "ratio_vs_syconn2": round(rate / SYCONN2_MVX_PER_HOUR_PER_CORE, 2),
+        }))
+
+
+if __name__ == "__main__":
+    main()
