@@ -13,8 +13,7 @@ import pytest
 import zarr
 from scipy import ndimage, stats
 
-from ingest import phantom
-from ingest.phantom import LABEL_NAMES, make_phantom
+from ingest.phantom import LABEL_NAMES, container, make_phantom
 
 SMALL = (32, 128, 128)
 VOXEL = (20.0, 10.0, 10.0)
@@ -318,7 +317,7 @@ def test_a_failing_write_leaves_no_output_directory(tmp_path: Path,
     def broken(path: Path, truth: dict[str, Any]) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(phantom, "_write_truth", broken)
+    monkeypatch.setattr(container, "_write_truth", broken)
     out = tmp_path / "out.zarr"
     with pytest.raises(OSError, match="disk full"):
         make_phantom(out, shape_zyx=(8, 32, 32))
