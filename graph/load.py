@@ -31,6 +31,10 @@ from graph.schema import (
 from graph.settings import Neo4jSettings
 
 Progress = Callable[[str, int, int], None]  # (step, done, total)
+# Synapses at or above this confidence count as high-accuracy (ConnectsTo.weightHP and
+# Meta.postHighAccuracyThreshold, as neuPrint); 0.5 means "more vesicle evidence on the
+# presynaptic side than on the other", see ingest.synapses.
+HIGH_ACCURACY_CONFIDENCE = 0.5
 
 
 def connect(settings: Neo4jSettings) -> Driver:
@@ -55,11 +59,6 @@ def _point(frame: pd.DataFrame, prefix: str = "") -> list[list[float]]:
     return frame[[f"{prefix}x", f"{prefix}y", f"{prefix}z"]].to_numpy().tolist()
 
 
-def high_accuracy_threshold(confidences: pd.Series) -> float:
-    """The confidence above which a synapse counts as high-accuracy (``weightHP``)."""
-    return 0.5
-
-
 def prepare(folder: str | os.PathLike) -> dict[str, Any]:
     """Read and cross-check the tables; return the rows the loader writes.
 
@@ -77,7 +76,7 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
         if unknown:
             raise tables.TableContractError(f"synapses.{col} names bodies missing from neurons: "
                                             f"{sorted(unknown)[:5]}")
-    hp = high_accuracy_threshold(synapses["confidence"])
+    hp = HIGH_ACCURACY_CONFIDENCE
     synapses = synapses.assign(hp=synapses["confidence"] >= hp)
     pre_count = synapses.groupby("pre_body_id").size()
     post_count = synapses.groupby("post_body_id").size()

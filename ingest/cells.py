@@ -37,11 +37,18 @@ def relabel(cells: np.ndarray) -> CellLabels:
     return CellLabels(compact=compact.astype(np.uint32, copy=False), ids=ids)
 
 
-def cell_table(labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float]) -> pd.DataFrame:
+def _stride(voxel_size_nm_zyx: tuple[float, float, float], step_nm: float) -> tuple[int, ...]:
+    return tuple(max(1, int(round(step_nm / v))) for v in voxel_size_nm_zyx)
+
+
+def cell_table(labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float],
+               step_nm: float = 40.0) -> pd.DataFrame:
     """Voxel count, bounding box and a representative voxel per cell (x, y, z, voxels).
 
     The representative voxel is the one deepest inside the cell (largest distance to its
-    boundary), so it always lies in the cell, unlike a centroid of a curved neuron.
+    boundary), so it always lies in the cell, unlike a centroid of a curved neuron. It is
+    searched on a grid of about ``step_nm`` (every voxel of the grid is a voxel of the
+    volume); a cell too thin to meet the grid gets the voxel of its own nearest its centroid.
 
     Examples
     --------
@@ -56,16 +63,33 @@ def cell_table(labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float]
     if n == 0:
         return pd.DataFrame(columns=columns)
     stats = cc3d.statistics(labels.compact)
-    depth = edt.edt(labels.compact, anisotropy=tuple(float(v) for v in voxel_size_nm_zyx),
-                    black_border=False, parallel=1)
-    inner = ndimage.maximum_position(depth, labels.compact, index=np.arange(1, n + 1))
+    stride = _stride(voxel_size_nm_zyx, step_nm)
+    coarse = np.ascontiguousarray(labels.compact[::stride[0], ::stride[1], ::stride[2]])
+    depth = edt.edt(coarse, black_border=False, parallel=1,
+                    anisotropy=tuple(float(v) * s for v, s in zip(voxel_size_nm_zyx, stride,
+                                                                    strict=True)))
+    present = np.zeros(n + 1, bool)
+    present[fastremap.unique(coarse)] = True
+    inner = ndimage.maximum_position(depth, coarse, index=np.arange(1, n + 1))
     rows = []
     for k in range(1, n + 1):
         bb = stats["bounding_boxes"][k]
-        z, y, x = inner[k - 1]
+        if present[k]:
+            z, y, x = (int(c) * s for c, s in zip(inner[k - 1], stride, strict=True))
+        else:
+            z, y, x = _voxel_nearest_centroid(labels.compact, k, bb, stats["centroids"][k])
         rows.append((int(labels.ids[k]), int(stats["voxel_counts"][k]),
                      bb[2].start, bb[1].start, bb[0].start, bb[2].stop, bb[1].stop, bb[0].stop,
                      int(x), int(y), int(z)))
     frame = pd.DataFrame(rows, columns=columns)
     frame["body_id"] = frame["body_id"].astype(np.uint64)
     return frame
+
+
+def _voxel_nearest_centroid(compact: np.ndarray, k: int, bbox: tuple[slice, ...],
+                            centroid_zyx: np.ndarray) -> tuple[int, int, int]:
+    zz, yy, xx = np.nonzero(compact[bbox] == k)
+    offset = np.array([s.start for s in bbox])
+    coords = np.stack([zz, yy, xx], axis=1) + offset
+    best = coords[np.argmin(((coords - centroid_zyx) ** 2).sum(axis=1))]
+    return int(best[0]), int(best[1]), int(best[2])

@@ -11,6 +11,7 @@ import cc3d
 import fastremap
 import numpy as np
 import pandas as pd
+from scipy.spatial import cKDTree
 
 SYNAPSE_TYPES = {1: "asymmetric", 2: "symmetric"}
 
@@ -62,27 +63,30 @@ def contact_faces(compact_cells: np.ndarray, patches: np.ndarray,
     return out.reset_index()
 
 
-def _nearest_vesicles_nm(vesicles: np.ndarray, compact_cells: np.ndarray, cells: tuple[int, int],
-                         center_zyx: np.ndarray, voxel_size_nm_zyx: np.ndarray,
-                         radius_nm: float) -> list[float]:
-    """Distance (nm) from the synapse to the nearest vesicle-cloud voxel of each of the two
-    cells, searched within ``radius_nm``; ``inf`` where a cell has none that close."""
-    radius_vx = radius_nm / voxel_size_nm_zyx
-    lo = np.maximum(np.floor(center_zyx - radius_vx).astype(int), 0)
-    hi = np.minimum(np.ceil(center_zyx + radius_vx).astype(int) + 1, vesicles.shape)
-    box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-    v = vesicles[box]
-    if not v.any():
-        return [np.inf, np.inf]
-    zz, yy, xx = np.nonzero(v)
-    owner = compact_cells[box][zz, yy, xx]
-    offsets = (np.stack([zz, yy, xx], axis=1) + lo - center_zyx) * voxel_size_nm_zyx
-    dist = np.sqrt((offsets ** 2).sum(axis=1))
-    out = []
-    for cell in cells:
-        d = dist[(owner == cell) & (dist <= radius_nm)]
-        out.append(float(d.min()) if d.size else np.inf)
-    return out
+class _VesicleIndex:
+    """Vesicle-cloud voxels per cell, in nm, for nearest-neighbour questions."""
+
+    def __init__(self, vesicles: np.ndarray, compact_cells: np.ndarray,
+                 voxel_size_nm_zyx: np.ndarray):
+        zz, yy, xx = np.nonzero(vesicles)
+        owner = compact_cells[zz, yy, xx]
+        points = np.stack([zz, yy, xx], axis=1) * voxel_size_nm_zyx
+        order = np.argsort(owner, kind="stable")
+        cells, starts = np.unique(owner[order], return_index=True)
+        ends = np.append(starts[1:], len(order))
+        self._points = {int(c): points[order[s:e]]
+                        for c, s, e in zip(cells, starts, ends, strict=True) if c}
+        self._trees: dict[int, cKDTree] = {}
+
+    def nearest_nm(self, cell: int, point_nm: np.ndarray, radius_nm: float) -> float:
+        """Distance to the cell's nearest vesicle-cloud voxel, ``inf`` if none within radius."""
+        if cell not in self._points:
+            return np.inf
+        tree = self._trees.get(cell)
+        if tree is None:
+            tree = self._trees[cell] = cKDTree(self._points[cell])
+        d, _ = tree.query(point_nm, distance_upper_bound=radius_nm)
+        return float(d)
 
 
 def _site(sums: pd.Series | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
@@ -130,13 +134,16 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
     per = pd.DataFrame({"patch": p, "cell": c, "z": zz, "y": yy, "x": xx})
     sums = per.groupby(["patch", "cell"]).agg(n=("x", "size"), sx=("x", "sum"), sy=("y", "sum"),
                                               sz=("z", "sum"))
-    types = None
+    types: dict[int, int] = {}
     if synapse_type is not None:
-        t = np.asarray(synapse_type)[zz, yy, xx]
-        types = pd.DataFrame({"patch": p, "t": t}).groupby("patch")["t"].agg(
-            lambda s: int(s[s > 0].mode().min()) if (s > 0).any() else 0)
+        t = np.asarray(synapse_type)[zz, yy, xx].astype(np.int64)
+        counts = pd.DataFrame({"patch": p, "t": t})[t > 0].value_counts().reset_index()
+        # majority type per patch; ties go to the smaller code
+        counts = counts.sort_values(["patch", "count", "t"], ascending=[True, False, True])
+        types = dict(counts.drop_duplicates("patch")[["patch", "t"]].to_numpy().tolist())
 
     vox = np.asarray(voxel_size_nm_zyx, dtype=float)
+    index = _VesicleIndex(vesicles, compact_cells, vox) if vesicles is not None else None
     rows = []
     for r in candidates.itertuples(index=False):
         side = {}
@@ -148,9 +155,11 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
             sum(float(s[k]) for s in side.values() if s is not None) / n
             for k in ("sz", "sy", "sx")])
         # the presynaptic side is the one whose vesicle cloud lies nearest to the junction
-        d_lo, d_hi = (_nearest_vesicles_nm(vesicles, compact_cells, (r.lo, r.hi), centroid_zyx,
-                                           vox, vesicle_search_radius_nm)
-                      if vesicles is not None else (np.inf, np.inf))
+        if index is not None:
+            d_lo, d_hi = (index.nearest_nm(c, centroid_zyx * vox, vesicle_search_radius_nm)
+                          for c in (r.lo, r.hi))
+        else:
+            d_lo = d_hi = np.inf
         pre, post = (r.lo, r.hi) if d_lo <= d_hi else (r.hi, r.lo)
         d_pre, d_post = min(d_lo, d_hi), max(d_lo, d_hi)
         if np.isinf(d_pre):
@@ -159,7 +168,7 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
             gap = min(d_post, vesicle_search_radius_nm) - d_pre
             confidence = float(np.clip(0.5 + 0.5 * gap / vesicle_search_radius_nm, 0.5, 1.0))
 
-        code = int(types.get(r.patch, 0)) if types is not None else 0
+        code = int(types.get(r.patch, 0))
         rows.append((int(cell_ids[pre]), int(cell_ids[post]), centroid_zyx[2], centroid_zyx[1],
                      centroid_zyx[0], *_site(side[pre], centroid_zyx),
                      *_site(side[post], centroid_zyx), n, float(r.area_nm2),
