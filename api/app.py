@@ -47,10 +47,14 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
         request.state.reader = reader
         return Context(reader=reader, loaders=make_loaders(reader), settings=settings)
 
-    app = FastAPI(title="connectome", lifespan=lifespan,
-                  description="Connectome query service: GraphQL at /graphql")
-    app.include_router(GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql"),
-                       prefix="/graphql")
+    app = FastAPI(
+        title="connectome",
+        lifespan=lifespan,
+        description="Connectome query service: GraphQL at /graphql",
+    )
+    app.include_router(
+        GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql"), prefix="/graphql"
+    )
 
     @app.middleware("http")
     async def count_round_trips(request: Request, call_next: Any) -> Any:

@@ -45,5 +45,8 @@ def make_loaders(reader: queries.Reader) -> Loaders:
 
         return DataLoader(load_fn=load)
 
-    return Loaders(neuron=DataLoader(load_fn=load_neurons),
-                   upstream=partner_loader("upstream"), downstream=partner_loader("downstream"))
+    return Loaders(
+        neuron=DataLoader(load_fn=load_neurons),
+        upstream=partner_loader("upstream"),
+        downstream=partner_loader("downstream"),
+    )

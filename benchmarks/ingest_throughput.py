@@ -36,8 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", type=int, nargs=3, default=[128, 1024, 1024])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="where the phantom is cached (default: a temporary folder)")
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="where the phantom is cached (default: a temporary folder)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -65,25 +69,35 @@ def main() -> None:
     mvx = float(np.prod(args.shape)) / 1e6
     rate = mvx / (total_s / 3600) / cores
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"machine: {platform.node()} {platform.machine()}, {cores} cores, "
-          f"python {platform.python_version()}")
+    print(
+        f"machine: {platform.node()} {platform.machine()}, {cores} cores, "
+        f"python {platform.python_version()}"
+    )
     print(f"volume: {args.shape} = {mvx:.1f} MVx")
     print(f"{'stage':<16}{'seconds':>10}")
     for name, sec in sorted(stages.items(), key=lambda kv: -kv[1]):
         print(f"{name:<16}{sec:>10.2f}")
     print(f"{'read floor':<16}{read_floor_s:>10.2f}")
-    print(f"{'end to end':<16}{total_s:>10.2f}  ({rate:,.0f} MVx/h/core, "
-          f"{rate / SYCONN2_MVX_PER_HOUR_PER_CORE:.1f}x SyConn2, peak RSS {peak_mb:,.0f} MB)")
+    print(
+        f"{'end to end':<16}{total_s:>10.2f}  ({rate:,.0f} MVx/h/core, "
+        f"{rate / SYCONN2_MVX_PER_HOUR_PER_CORE:.1f}x SyConn2, peak RSS {peak_mb:,.0f} MB)"
+    )
     if args.json:
-        print(json.dumps({
-            "shape_zyx": args.shape, "cores": cores,
-            "mvx_per_hour_per_core": round(rate, 1),
-            "stages": stages, "end_to_end_s": round(total_s, 3),
-            "read_floor_s": round(read_floor_s, 3),
-            "ratio_vs_read_floor": round(total_s / read_floor_s, 2),
-            "peak_rss_mb": round(peak_mb, 1),
-            "ratio_vs_syconn2": round(rate / SYCONN2_MVX_PER_HOUR_PER_CORE, 2),
-        }))
+        print(
+            json.dumps(
+                {
+                    "shape_zyx": args.shape,
+                    "cores": cores,
+                    "mvx_per_hour_per_core": round(rate, 1),
+                    "stages": stages,
+                    "end_to_end_s": round(total_s, 3),
+                    "read_floor_s": round(read_floor_s, 3),
+                    "ratio_vs_read_floor": round(total_s / read_floor_s, 2),
+                    "peak_rss_mb": round(peak_mb, 1),
+                    "ratio_vs_syconn2": round(rate / SYCONN2_MVX_PER_HOUR_PER_CORE, 2),
+                }
+            )
+        )
 
 
 if __name__ == "__main__":

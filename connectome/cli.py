@@ -17,13 +17,14 @@ class CliSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONNECTOME_")
 
-    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data",
-                           description="Neo4j's files, tables and the demo data set live here")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "data",
+        description="Neo4j's files, tables and the demo data set live here",
+    )
 
 
 class UserFacingError(Exception):
     """Printed as one line, exit status 2."""
-
 
 
 def _local_settings():
@@ -67,9 +68,11 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     from ingest.phantom import make_phantom
 
     truth = make_phantom(args.out, seed=args.seed, shape_zyx=tuple(args.shape), progress=True)
-    print(f"wrote {args.out}: {len(truth['cells'])} cells, {len(truth['synapses'])} synapses, "
-          f"{len(truth['mitochondria'])} mitochondria (ground truth in "
-          f"{Path(args.out) / 'ground_truth.json'})")
+    print(
+        f"wrote {args.out}: {len(truth['cells'])} cells, {len(truth['synapses'])} synapses, "
+        f"{len(truth['mitochondria'])} mitochondria (ground truth in "
+        f"{Path(args.out) / 'ground_truth.json'})"
+    )
     return 0
 
 
@@ -91,8 +94,10 @@ def ingest(path: str | Path, dataset: str, load: bool = True, progress: bool = T
     print(f"tables written to {folder}")
     if load:
         counts = load_tables(folder, neo4j, progress=_load_progress(progress), dataset=dataset)
-        print(f"loaded {dataset!r} into {neo4j.uri}: " +
-              ", ".join(f"{v} {k}" for k, v in counts.items()))
+        print(
+            f"loaded {dataset!r} into {neo4j.uri}: "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+        )
     return folder
 
 
@@ -120,18 +125,25 @@ def _check_neo4j(settings: Any) -> None:
     from neo4j.exceptions import AuthError, ServiceUnavailable
 
     if settings.password is None:
-        raise UserFacingError("no Neo4j password is known; run `connectome neo4j start` or set "
-                              "NEO4J_URI, NEO4J_USERNAME and NEO4J_PASSWORD")
+        raise UserFacingError(
+            "no Neo4j password is known; run `connectome neo4j start` or set "
+            "NEO4J_URI, NEO4J_USERNAME and NEO4J_PASSWORD"
+        )
     try:
-        with GraphDatabase.driver(settings.uri, auth=(settings.username, settings.password),
-                                  connection_timeout=5) as driver:
+        with GraphDatabase.driver(
+            settings.uri, auth=(settings.username, settings.password), connection_timeout=5
+        ) as driver:
             driver.verify_connectivity()
     except ServiceUnavailable:
-        raise UserFacingError(f"cannot reach Neo4j at {settings.uri}; start it with "
-                              "`connectome neo4j start` or point NEO4J_URI at a server") from None
+        raise UserFacingError(
+            f"cannot reach Neo4j at {settings.uri}; start it with "
+            "`connectome neo4j start` or point NEO4J_URI at a server"
+        ) from None
     except AuthError:
-        raise UserFacingError(f"Neo4j at {settings.uri} refused the credentials; check "
-                              "NEO4J_USERNAME and NEO4J_PASSWORD") from None
+        raise UserFacingError(
+            f"Neo4j at {settings.uri} refused the credentials; check "
+            "NEO4J_USERNAME and NEO4J_PASSWORD"
+        ) from None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -179,8 +191,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="connectome", description="Connectome query service: EM volumes to a Neo4j "
-        "graph, GraphQL API and web client.")
+        prog="connectome",
+        description="Connectome query service: EM volumes to a Neo4j "
+        "graph, GraphQL API and web client.",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("neo4j", help="the managed local Neo4j server")
@@ -190,8 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("phantom", help="write a synthetic data set with ground truth")
     p.add_argument("out", help="output OME-Zarr directory (must not exist)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
-                   default=[64, 256, 256])
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), default=[64, 256, 256])
     p.set_defaults(func=cmd_phantom)
 
     p = sub.add_parser("ingest", help="process a volume into tables and load them into Neo4j")
@@ -209,8 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="start Neo4j, make and ingest the demo phantom, serve")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"),
-                   default=[96, 384, 384])
+    p.add_argument("--shape", type=int, nargs=3, metavar=("Z", "Y", "X"), default=[96, 384, 384])
     p.add_argument("--no-serve", action="store_true", help="stop after ingesting")
     p.set_defaults(func=cmd_demo)
     return parser
@@ -222,8 +234,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from graph.tables import TableContractError
     from ingest.volume import InputError
 
-    return (UserFacingError, Neo4jSetupError, DatasetNameError, TableContractError, InputError,
-            FileExistsError)
+    return (
+        UserFacingError,
+        Neo4jSetupError,
+        DatasetNameError,
+        TableContractError,
+        InputError,
+        FileExistsError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,8 +22,9 @@ class Client:
     'http://127.0.0.1:8000/graphql'
     """
 
-    def __init__(self, url: str, token: str | None = None, timeout_s: float = 60.0,
-                 verify: bool = True):
+    def __init__(
+        self, url: str, token: str | None = None, timeout_s: float = 60.0, verify: bool = True
+    ):
         base = url.rstrip("/")
         self.url = base if base.endswith("/graphql") else base + "/graphql"
         headers = {"Authorization": f"Bearer {token}"} if token else {}
@@ -48,18 +49,23 @@ class Client:
                      neurons(dataset: $ds, first: $first, after: $after) {
                        nodes { bodyId size pre post type mitochondria }
                        pageInfo { hasNextPage endCursor } } }""",
-                ds=dataset, first=page_size, after=after)["neurons"]
+                ds=dataset,
+                first=page_size,
+                after=after,
+            )["neurons"]
             rows += data["nodes"]
             if not data["pageInfo"]["hasNextPage"]:
                 break
             after = data["pageInfo"]["endCursor"]
-        frame = pd.DataFrame(rows, columns=["bodyId", "size", "pre", "post", "type",
-                                            "mitochondria"])
+        frame = pd.DataFrame(
+            rows, columns=["bodyId", "size", "pre", "post", "type", "mitochondria"]
+        )
         frame["bodyId"] = frame["bodyId"].map(int)
         return frame
 
-    def synapses(self, dataset: str, pre: int | None = None, post: int | None = None,
-                 page_size: int = 1000) -> pd.DataFrame:
+    def synapses(
+        self, dataset: str, pre: int | None = None, post: int | None = None, page_size: int = 1000
+    ) -> pd.DataFrame:
         """Synaptic connections with the distance to the pre cell's nearest mitochondrion."""
         rows, after = [], None
         while True:
@@ -69,8 +75,11 @@ class Client:
                               after: $after) {
                        id pre post confidence synapseType areaNm2 mitoDistanceNm
                        preLocation { x y z } } }""",
-                ds=dataset, pre=None if pre is None else str(pre),
-                post=None if post is None else str(post), first=page_size, after=after,
+                ds=dataset,
+                pre=None if pre is None else str(pre),
+                post=None if post is None else str(post),
+                first=page_size,
+                after=after,
             )["synapses"]
             rows += page
             if len(page) < page_size:

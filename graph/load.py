@@ -46,7 +46,7 @@ def connect(settings: Neo4jSettings) -> Driver:
 
 def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
     for start in range(0, len(rows), size):
-        yield rows[start:start + size]
+        yield rows[start : start + size]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -74,8 +74,9 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
     for col in ("pre_body_id", "post_body_id"):
         unknown = set(synapses[col].tolist()) - known
         if unknown:
-            raise tables.TableContractError(f"synapses.{col} names bodies missing from neurons: "
-                                            f"{sorted(unknown)[:5]}")
+            raise tables.TableContractError(
+                f"synapses.{col} names bodies missing from neurons: {sorted(unknown)[:5]}"
+            )
     hp = HIGH_ACCURACY_CONFIDENCE
     synapses = synapses.assign(hp=synapses["confidence"] >= hp)
     pre_count = synapses.groupby("pre_body_id").size()
@@ -85,65 +86,117 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
     for r in neurons.itertuples(index=False):
         pre = int(pre_count.get(r.body_id, 0))
         post = int(post_count.get(r.body_id, 0))
-        neuron_rows.append({
-            "bodyId": to_neo4j(r.body_id), "size": int(r.voxels), "pre": pre, "post": post,
-            "location": [int(r.x), int(r.y), int(r.z)],
-            "bboxMin": [int(r.bbox_min_x), int(r.bbox_min_y), int(r.bbox_min_z)],
-            "bboxMax": [int(r.bbox_max_x), int(r.bbox_max_y), int(r.bbox_max_z)],
-            "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": pre, "post": post}}),
-            "isNeuron": r.voxels >= meta.get("min_neuron_voxels", 0) or pre + post > 0,
-        })
+        neuron_rows.append(
+            {
+                "bodyId": to_neo4j(r.body_id),
+                "size": int(r.voxels),
+                "pre": pre,
+                "post": post,
+                "location": [int(r.x), int(r.y), int(r.z)],
+                "bboxMin": [int(r.bbox_min_x), int(r.bbox_min_y), int(r.bbox_min_z)],
+                "bboxMax": [int(r.bbox_max_x), int(r.bbox_max_y), int(r.bbox_max_z)],
+                "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": pre, "post": post}}),
+                "isNeuron": r.voxels >= meta.get("min_neuron_voxels", 0) or pre + post > 0,
+            }
+        )
 
-    pairs = (synapses.groupby(["pre_body_id", "post_body_id"])
-             .agg(weight=("synapse_id", "size"), weightHP=("hp", "sum")).reset_index())
+    pairs = (
+        synapses.groupby(["pre_body_id", "post_body_id"])
+        .agg(weight=("synapse_id", "size"), weightHP=("hp", "sum"))
+        .reset_index()
+    )
     ds = meta["dataset"]
-    connects = [{"pre": to_neo4j(r.pre_body_id), "post": to_neo4j(r.post_body_id),
-                 "weight": int(r.weight), "weightHP": int(r.weightHP),
-                 "preKey": f"{ds}:{r.pre_body_id}:{r.post_body_id}",
-                 "postKey": f"{ds}:{r.post_body_id}:{r.pre_body_id}",
-                 "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": int(r.weight),
-                                                           "post": int(r.weight)}})}
-                for r in pairs.itertuples(index=False)]
+    connects = [
+        {
+            "pre": to_neo4j(r.pre_body_id),
+            "post": to_neo4j(r.post_body_id),
+            "weight": int(r.weight),
+            "weightHP": int(r.weightHP),
+            "preKey": f"{ds}:{r.pre_body_id}:{r.post_body_id}",
+            "postKey": f"{ds}:{r.post_body_id}:{r.pre_body_id}",
+            "roiInfo": json.dumps(
+                {WHOLE_VOLUME_ROI: {"pre": int(r.weight), "post": int(r.weight)}}
+            ),
+        }
+        for r in pairs.itertuples(index=False)
+    ]
 
     # neuPrint: one SynapseSet per body and partner (holding both directions' synapses)
-    synapse_sets = sorted({(c["preKey"], c["pre"]) for c in connects}
-                          | {(c["postKey"], c["post"]) for c in connects})
-    syn_rows = [{
-        "id": int(r.synapse_id), "confidence": float(r.confidence),
-        "pre": [int(r.pre_x), int(r.pre_y), int(r.pre_z)],
-        "post": [int(r.post_x), int(r.post_y), int(r.post_z)],
-        "preKey": f"{ds}:{r.pre_body_id}:{r.post_body_id}",
-        "postKey": f"{ds}:{r.post_body_id}:{r.pre_body_id}",
-        "areaNm2": float(r.area_nm2), "size": int(r.junction_voxels),
-        "synapseType": r.synapse_type,
-    } for r in synapses.itertuples(index=False)]
+    synapse_sets = sorted(
+        {(c["preKey"], c["pre"]) for c in connects} | {(c["postKey"], c["post"]) for c in connects}
+    )
+    syn_rows = [
+        {
+            "id": int(r.synapse_id),
+            "confidence": float(r.confidence),
+            "pre": [int(r.pre_x), int(r.pre_y), int(r.pre_z)],
+            "post": [int(r.post_x), int(r.post_y), int(r.post_z)],
+            "preKey": f"{ds}:{r.pre_body_id}:{r.post_body_id}",
+            "postKey": f"{ds}:{r.post_body_id}:{r.pre_body_id}",
+            "areaNm2": float(r.area_nm2),
+            "size": int(r.junction_voxels),
+            "synapseType": r.synapse_type,
+        }
+        for r in synapses.itertuples(index=False)
+    ]
 
-    element_rows = [{
-        "id": int(r.element_id), "type": r.type, "size": int(r.voxels),
-        "overlap": float(r.overlap), "location": [int(r.x), int(r.y), int(r.z)],
-        "setKey": f"{ds}:{r.body_id}:{r.type}", "bodyId": to_neo4j(r.body_id),
-    } for r in elements.itertuples(index=False)]
+    element_rows = [
+        {
+            "id": int(r.element_id),
+            "type": r.type,
+            "size": int(r.voxels),
+            "overlap": float(r.overlap),
+            "location": [int(r.x), int(r.y), int(r.z)],
+            "setKey": f"{ds}:{r.body_id}:{r.type}",
+            "bodyId": to_neo4j(r.body_id),
+        }
+        for r in elements.itertuples(index=False)
+    ]
     element_sets = sorted({(e["setKey"], e["bodyId"], e["type"]) for e in element_rows})
-    close_rows = [{"synapse": int(r.synapse_id), "element": int(r.element_id),
-                   "euclideanNm": float(r.euclidean_nm)} for r in close_to.itertuples(index=False)]
+    close_rows = [
+        {
+            "synapse": int(r.synapse_id),
+            "element": int(r.element_id),
+            "euclideanNm": float(r.euclidean_nm),
+        }
+        for r in close_to.itertuples(index=False)
+    ]
 
     vx = meta["voxel_size_nm_xyz"]
     meta_row = {
-        "dataset": ds, "voxelSize": [float(v) for v in vx], "voxelUnits": "nanometers",
-        "primaryRois": [WHOLE_VOLUME_ROI], "superLevelRois": [WHOLE_VOLUME_ROI],
+        "dataset": ds,
+        "voxelSize": [float(v) for v in vx],
+        "voxelUnits": "nanometers",
+        "primaryRois": [WHOLE_VOLUME_ROI],
+        "superLevelRois": [WHOLE_VOLUME_ROI],
         "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": len(synapses), "post": len(synapses)}}),
         "roiHierarchy": json.dumps({"name": "regions", "children": [{"name": WHOLE_VOLUME_ROI}]}),
-        "totalPreCount": len(synapses), "totalPostCount": len(synapses),
-        "postHighAccuracyThreshold": hp, "preHPThreshold": hp, "postHPThreshold": hp,
-        "statusDefinitions": "{}", "uuid": meta.get("source_id", ""),
-        "info": meta.get("source", ""), "tag": "connectome",
+        "totalPreCount": len(synapses),
+        "totalPostCount": len(synapses),
+        "postHighAccuracyThreshold": hp,
+        "preHPThreshold": hp,
+        "postHPThreshold": hp,
+        "statusDefinitions": "{}",
+        "uuid": meta.get("source_id", ""),
+        "info": meta.get("source", ""),
+        "tag": "connectome",
         "shapeZyx": [int(v) for v in meta["shape_zyx"]],
         "lastDatabaseEdit": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
-        "neuroglancerInfo": "{}", "neuroglancerMeta": "[]", "meshHost": "",
+        "neuroglancerInfo": "{}",
+        "neuroglancerMeta": "[]",
+        "meshHost": "",
     }
-    return {"dataset": ds, "neurons": neuron_rows, "connects": connects, "synapses": syn_rows,
-            "synapse_sets": synapse_sets, "elements": element_rows,
-            "element_sets": element_sets, "close_to": close_rows, "meta": meta_row}
+    return {
+        "dataset": ds,
+        "neurons": neuron_rows,
+        "connects": connects,
+        "synapses": syn_rows,
+        "synapse_sets": synapse_sets,
+        "elements": element_rows,
+        "element_sets": element_sets,
+        "close_to": close_rows,
+        "meta": meta_row,
+    }
 
 
 def delete_dataset(driver: Driver, dataset: str, database: str = "neo4j") -> int:
@@ -157,13 +210,18 @@ def delete_dataset(driver: Driver, dataset: str, database: str = "neo4j") -> int
                 continue
             result = session.run(
                 f"MATCH (n:{label(dataset, kind)}) "
-                "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS")
+                "CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+            )
             deleted += result.consume().counters.nodes_deleted
     return deleted
 
 
-def load(folder: str | os.PathLike, settings: Neo4jSettings,
-         progress: Progress | None = None, dataset: str | None = None) -> dict[str, int]:
+def load(
+    folder: str | os.PathLike,
+    settings: Neo4jSettings,
+    progress: Progress | None = None,
+    dataset: str | None = None,
+) -> dict[str, int]:
     """Replace the data set in Neo4j with the tables in ``folder``; return node counts."""
     rows = prepare(folder)
     ds = check_dataset(dataset or rows["dataset"])
@@ -181,63 +239,90 @@ def load(folder: str | os.PathLike, settings: Neo4jSettings,
         L = {k: label(ds, k) for k in NODE_KINDS}
         wv = WHOLE_VOLUME_ROI
         plans: list[tuple[str, list[dict[str, Any]], str]] = [
-            ("neurons", [r for r in rows["neurons"] if r["isNeuron"]],
-             f"CREATE (n:Segment:Neuron:{L['Segment']}:{L['Neuron']}) "),
-            ("segments", [r for r in rows["neurons"] if not r["isNeuron"]],
-             f"CREATE (n:Segment:{L['Segment']}) "),
+            (
+                "neurons",
+                [r for r in rows["neurons"] if r["isNeuron"]],
+                f"CREATE (n:Segment:Neuron:{L['Segment']}:{L['Neuron']}) ",
+            ),
+            (
+                "segments",
+                [r for r in rows["neurons"] if not r["isNeuron"]],
+                f"CREATE (n:Segment:{L['Segment']}) ",
+            ),
         ]
         segment_props = (
             "SET n.bodyId = r.bodyId, n.size = r.size, n.pre = r.pre, n.post = r.post, "
             "n.roiInfo = r.roiInfo, n.status = 'Traced', n.statusLabel = 'Traced', "
             "n.location = point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
-            f"n.bboxMin = r.bboxMin, n.bboxMax = r.bboxMax, n.`{wv}` = true")
-        statements = [(name, data, "UNWIND $rows AS r " + create + segment_props)
-                      for name, data, create in plans]
+            f"n.bboxMin = r.bboxMin, n.bboxMax = r.bboxMax, n.`{wv}` = true"
+        )
+        statements = [
+            (name, data, "UNWIND $rows AS r " + create + segment_props)
+            for name, data, create in plans
+        ]
         statements += [
-            ("synapse sets", [{"key": k, "bodyId": b} for k, b in rows["synapse_sets"]],
-             "UNWIND $rows AS r "
-             f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
-             f"CREATE (n)-[:Contains]->(:SynapseSet:{L['SynapseSet']} "
-             "{datasetBodyIds: r.key})"),
-            ("connections", rows["connects"],
-             "UNWIND $rows AS r "
-             f"MATCH (a:{L['Segment']} {{bodyId: r.pre}}), (b:{L['Segment']} {{bodyId: r.post}}), "
-             f"(sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
-             f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
-             f"CREATE (a)-[:ConnectsTo {{weight: r.weight, weightHP: r.weightHP, "
-             "roiInfo: r.roiInfo}]->(b) "
-             "CREATE (sa)-[:ConnectsTo]->(sb)"),
-            ("synapses", rows["synapses"],
-             "UNWIND $rows AS r "
-             f"MATCH (sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
-             f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
-             f"CREATE (sa)-[:Contains]->(p:Synapse:{L['Synapse']} {{type: 'pre', "
-             "synapseId: r.id, confidence: r.confidence, "
-             "location: point({x: r.pre[0], y: r.pre[1], z: r.pre[2]}), "
-             f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
-             f"CREATE (sb)-[:Contains]->(q:Synapse:{L['Synapse']} {{type: 'post', "
-             "synapseId: r.id, confidence: r.confidence, "
-             "location: point({x: r.post[0], y: r.post[1], z: r.post[2]}), "
-             f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
-             "CREATE (p)-[:SynapsesTo]->(q)"),
-            ("element sets", [{"key": k, "bodyId": b, "type": t}
-                              for k, b, t in rows["element_sets"]],
-             "UNWIND $rows AS r "
-             f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
-             f"CREATE (n)-[:Contains]->(:ElementSet:{L['ElementSet']} "
-             "{datasetBodyIdsType: r.key, type: r.type})"),
-            ("elements", rows["elements"],
-             "UNWIND $rows AS r "
-             f"MATCH (es:{L['ElementSet']} {{datasetBodyIdsType: r.setKey}}) "
-             f"CREATE (es)-[:Contains]->(:Element:{L['Element']} {{elementId: r.id, "
-             "type: r.type, size: r.size, overlap: r.overlap, "
-             "location: point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
-             f"`{wv}`: true}})"),
-            ("closest mitochondria", rows["close_to"],
-             "UNWIND $rows AS r "
-             f"MATCH (s:{L['Synapse']} {{synapseId: r.synapse, type: 'pre'}}), "
-             f"(m:{L['Element']} {{elementId: r.element}}) "
-             "CREATE (s)-[:CloseTo {euclideanNm: r.euclideanNm}]->(m)"),
+            (
+                "synapse sets",
+                [{"key": k, "bodyId": b} for k, b in rows["synapse_sets"]],
+                "UNWIND $rows AS r "
+                f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
+                f"CREATE (n)-[:Contains]->(:SynapseSet:{L['SynapseSet']} "
+                "{datasetBodyIds: r.key})",
+            ),
+            (
+                "connections",
+                rows["connects"],
+                "UNWIND $rows AS r "
+                f"MATCH (a:{L['Segment']} {{bodyId: r.pre}}), "
+                f"(b:{L['Segment']} {{bodyId: r.post}}), "
+                f"(sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
+                f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
+                f"CREATE (a)-[:ConnectsTo {{weight: r.weight, weightHP: r.weightHP, "
+                "roiInfo: r.roiInfo}]->(b) "
+                "CREATE (sa)-[:ConnectsTo]->(sb)",
+            ),
+            (
+                "synapses",
+                rows["synapses"],
+                "UNWIND $rows AS r "
+                f"MATCH (sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
+                f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
+                f"CREATE (sa)-[:Contains]->(p:Synapse:{L['Synapse']} {{type: 'pre', "
+                "synapseId: r.id, confidence: r.confidence, "
+                "location: point({x: r.pre[0], y: r.pre[1], z: r.pre[2]}), "
+                f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
+                f"CREATE (sb)-[:Contains]->(q:Synapse:{L['Synapse']} {{type: 'post', "
+                "synapseId: r.id, confidence: r.confidence, "
+                "location: point({x: r.post[0], y: r.post[1], z: r.post[2]}), "
+                f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
+                "CREATE (p)-[:SynapsesTo]->(q)",
+            ),
+            (
+                "element sets",
+                [{"key": k, "bodyId": b, "type": t} for k, b, t in rows["element_sets"]],
+                "UNWIND $rows AS r "
+                f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
+                f"CREATE (n)-[:Contains]->(:ElementSet:{L['ElementSet']} "
+                "{datasetBodyIdsType: r.key, type: r.type})",
+            ),
+            (
+                "elements",
+                rows["elements"],
+                "UNWIND $rows AS r "
+                f"MATCH (es:{L['ElementSet']} {{datasetBodyIdsType: r.setKey}}) "
+                f"CREATE (es)-[:Contains]->(:Element:{L['Element']} {{elementId: r.id, "
+                "type: r.type, size: r.size, overlap: r.overlap, "
+                "location: point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
+                f"`{wv}`: true}})",
+            ),
+            (
+                "closest mitochondria",
+                rows["close_to"],
+                "UNWIND $rows AS r "
+                f"MATCH (s:{L['Synapse']} {{synapseId: r.synapse, type: 'pre'}}), "
+                f"(m:{L['Element']} {{elementId: r.element}}) "
+                "CREATE (s)-[:CloseTo {euclideanNm: r.euclideanNm}]->(m)",
+            ),
         ]
         for name, data, query in statements:
             done = 0
@@ -249,7 +334,14 @@ def load(folder: str | os.PathLike, settings: Neo4jSettings,
         driver.execute_query(
             "MERGE (d:DataModel {dataModelVersion: $v}) "
             f"CREATE (m:Meta:{L['Meta']}) SET m = $meta CREATE (m)-[:Is]->(d)",
-            v=DATA_MODEL_VERSION, meta=rows["meta"], database_=db)
+            v=DATA_MODEL_VERSION,
+            meta=rows["meta"],
+            database_=db,
+        )
         step("meta", 1, 1)
-    return {"neurons": len(rows["neurons"]), "synapses": len(rows["synapses"]),
-            "connections": len(rows["connects"]), "elements": len(rows["elements"])}
+    return {
+        "neurons": len(rows["neurons"]),
+        "synapses": len(rows["synapses"]),
+        "connections": len(rows["connects"]),
+        "elements": len(rows["elements"]),
+    }

@@ -104,22 +104,35 @@ class LocalNeo4j:
         if mvn is None:
             raise Neo4jSetupError(
                 "Maven (`mvn`) is needed to fetch Neo4j from Maven Central but is not on PATH; "
-                "install it (apt install maven)")
+                "install it (apt install maven)"
+            )
         partial = self.dist.with_name(self.dist.name + f".partial-{os.getpid()}")
         shutil.rmtree(partial, ignore_errors=True)
-        echo(f"fetching Neo4j {self.settings.version} and APOC {self.settings.apoc_version} "
-             f"from Maven Central into {self.dist} …")
+        echo(
+            f"fetching Neo4j {self.settings.version} and APOC {self.settings.apoc_version} "
+            f"from Maven Central into {self.dist} …"
+        )
         for profile, folder in (("server", "lib"), ("apoc,!server", "plugins")):
-            cmd = [mvn, "-B", "-q", "-f", str(POM), "-P", profile,
-                   f"-Dneo4j.version={self.settings.version}",
-                   f"-Dapoc.version={self.settings.apoc_version}",
-                   "dependency:copy-dependencies", "-Dmdep.includeScope=runtime",
-                   f"-DoutputDirectory={partial / folder}"]
+            cmd = [
+                mvn,
+                "-B",
+                "-q",
+                "-f",
+                str(POM),
+                "-P",
+                profile,
+                f"-Dneo4j.version={self.settings.version}",
+                f"-Dapoc.version={self.settings.apoc_version}",
+                "dependency:copy-dependencies",
+                "-Dmdep.includeScope=runtime",
+                f"-DoutputDirectory={partial / folder}",
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0:
                 tail = (proc.stdout + proc.stderr).strip().splitlines()[-3:]
                 raise Neo4jSetupError(
-                    f"fetching Neo4j jars with Maven failed ({' '.join(tail)[:400]})")
+                    f"fetching Neo4j jars with Maven failed ({' '.join(tail)[:400]})"
+                )
         (partial / ".complete").write_text(self.settings.version + "\n")
         partial.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(self.dist, ignore_errors=True)
@@ -132,13 +145,15 @@ class LocalNeo4j:
         if java is None:
             raise Neo4jSetupError(
                 "Java 17 or newer is needed to run Neo4j but `java` is not on PATH; "
-                "install a JDK (apt install openjdk-17-jre-headless)")
+                "install a JDK (apt install openjdk-17-jre-headless)"
+            )
         out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr
         match = re.search(r'version "(\d+)', out)
         if match and int(match.group(1)) < 17:
             raise Neo4jSetupError(
                 f"Neo4j 5 needs Java 17 or newer but `java` is version {match.group(1)}; "
-                "install a newer JDK or put it first on PATH")
+                "install a newer JDK or put it first on PATH"
+            )
         return java
 
     def _classpath(self) -> str:
@@ -150,24 +165,28 @@ class LocalNeo4j:
             (home / sub).mkdir(parents=True, exist_ok=True)
         conf = home / "conf" / "neo4j.conf"
         s = self.settings
-        conf.write_text("\n".join([
-            "# written by `connectome neo4j start`; edits are overwritten",
-            f"server.default_listen_address={s.host}",
-            f"server.bolt.listen_address={s.host}:{s.bolt_port}",
-            "server.http.enabled=false",
-            "server.https.enabled=false",
-            f"server.directories.data={home / 'data'}",
-            f"server.directories.logs={home / 'logs'}",
-            f"server.directories.import={home / 'import'}",
-            f"server.directories.plugins={self.dist / 'plugins'}",
-            f"server.memory.heap.initial_size={s.heap}",
-            f"server.memory.heap.max_size={s.heap}",
-            f"server.memory.pagecache.size={s.pagecache}",
-            "dbms.security.procedures.unrestricted=apoc.*",
-            "dbms.usage_report.enabled=false",
-            "db.transaction.timeout=10m",
-            "",
-        ]))
+        conf.write_text(
+            "\n".join(
+                [
+                    "# written by `connectome neo4j start`; edits are overwritten",
+                    f"server.default_listen_address={s.host}",
+                    f"server.bolt.listen_address={s.host}:{s.bolt_port}",
+                    "server.http.enabled=false",
+                    "server.https.enabled=false",
+                    f"server.directories.data={home / 'data'}",
+                    f"server.directories.logs={home / 'logs'}",
+                    f"server.directories.import={home / 'import'}",
+                    f"server.directories.plugins={self.dist / 'plugins'}",
+                    f"server.memory.heap.initial_size={s.heap}",
+                    f"server.memory.heap.max_size={s.heap}",
+                    f"server.memory.pagecache.size={s.pagecache}",
+                    "dbms.security.procedures.unrestricted=apoc.*",
+                    "dbms.usage_report.enabled=false",
+                    "db.transaction.timeout=10m",
+                    "",
+                ]
+            )
+        )
         return conf
 
     def _env(self) -> dict[str, str]:
@@ -223,8 +242,9 @@ class LocalNeo4j:
         from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
         try:
-            with GraphDatabase.driver(self.uri, auth=("neo4j", password),
-                                      connection_timeout=2) as driver:
+            with GraphDatabase.driver(
+                self.uri, auth=("neo4j", password), connection_timeout=2
+            ) as driver:
                 with driver.session() as session:  # one attempt, no managed retries
                     session.run("RETURN 1").consume()
             return True
@@ -244,26 +264,51 @@ class LocalNeo4j:
             if not self._port_free():
                 raise Neo4jSetupError(
                     f"port {self.settings.bolt_port} on {self.settings.host} is already in use; "
-                    "stop what holds it or choose another with CONNECTOME_NEO4J_BOLT_PORT")
+                    "stop what holds it or choose another with CONNECTOME_NEO4J_BOLT_PORT"
+                )
             self.fetch(echo)
             self._write_config()
             first_start = not (self.settings.home / "data" / "dbms").exists()
             if first_start:
                 proc = subprocess.run(
-                    [java, "-cp", self._classpath(), ADMIN_TOOL, "dbms",
-                     "set-initial-password", password],
-                    env=self._env(), capture_output=True, text=True)
+                    [
+                        java,
+                        "-cp",
+                        self._classpath(),
+                        ADMIN_TOOL,
+                        "dbms",
+                        "set-initial-password",
+                        password,
+                    ],
+                    env=self._env(),
+                    capture_output=True,
+                    text=True,
+                )
                 if proc.returncode != 0:
                     raise Neo4jSetupError(
-                        f"setting the Neo4j password failed: {proc.stderr.strip()[:300]}")
+                        f"setting the Neo4j password failed: {proc.stderr.strip()[:300]}"
+                    )
             log = open(self.settings.home / "logs" / "console.log", "ab")
             heap = self.settings.heap
             started = subprocess.Popen(
-                [java, f"-Xms{heap}", f"-Xmx{heap}", *JVM_OPTIONS, "-cp", self._classpath(),
-                 ENTRY_POINT, f"--home-dir={self.settings.home}",
-                 f"--config-dir={self.settings.home / 'conf'}"],
-                env=self._env(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                start_new_session=True, cwd=self.settings.home)
+                [
+                    java,
+                    f"-Xms{heap}",
+                    f"-Xmx{heap}",
+                    *JVM_OPTIONS,
+                    "-cp",
+                    self._classpath(),
+                    ENTRY_POINT,
+                    f"--home-dir={self.settings.home}",
+                    f"--config-dir={self.settings.home / 'conf'}",
+                ],
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=self.settings.home,
+            )
             self.pid_file.write_text(f"{started.pid}\n")
             echo(f"starting neo4j (pid {started.pid}) …")
         deadline = time.monotonic() + self.settings.start_timeout_s
@@ -272,21 +317,26 @@ class LocalNeo4j:
             if not alive:
                 raise Neo4jSetupError(
                     "Neo4j exited while starting; see "
-                    f"{self.settings.home / 'logs' / 'neo4j.log'}: {self._last_error()}")
+                    f"{self.settings.home / 'logs' / 'neo4j.log'}: {self._last_error()}"
+                )
             if self._bolt_answers(password):
                 echo(f"neo4j is up at {self.uri}")
                 return self.uri
             time.sleep(0.5)
         raise Neo4jSetupError(
             f"Neo4j did not answer on {self.uri} within {self.settings.start_timeout_s:.0f} s; "
-            f"see {self.settings.home / 'logs' / 'neo4j.log'}")
+            f"see {self.settings.home / 'logs' / 'neo4j.log'}"
+        )
 
     def _last_error(self) -> str:
         log = self.settings.home / "logs" / "neo4j.log"
         if not log.exists():
             return "no log written"
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if "ERROR" in ln
-                 or "Caused by" in ln]
+        lines = [
+            ln
+            for ln in log.read_text(errors="replace").splitlines()
+            if "ERROR" in ln or "Caused by" in ln
+        ]
         return lines[-1][:300] if lines else "no error line in the log"
 
     def stop(self, echo=print, timeout_s: float = 60.0) -> None:
@@ -313,11 +363,15 @@ class LocalNeo4j:
             from neo4j.exceptions import Neo4jError, ServiceUnavailable
 
             try:
-                with GraphDatabase.driver(self.uri, auth=("neo4j", self.password()),
-                                          connection_timeout=2) as driver, \
-                        driver.session() as session:
-                    version = session.run("CALL dbms.components() YIELD versions "
-                                          "RETURN versions[0] AS v").single(strict=True)["v"]
+                with (
+                    GraphDatabase.driver(
+                        self.uri, auth=("neo4j", self.password()), connection_timeout=2
+                    ) as driver,
+                    driver.session() as session,
+                ):
+                    version = session.run(
+                        "CALL dbms.components() YIELD versions RETURN versions[0] AS v"
+                    ).single(strict=True)["v"]
                     try:
                         apoc = session.run("RETURN apoc.version() AS v").single(strict=True)["v"]
                     except Neo4jError:
@@ -330,6 +384,8 @@ class LocalNeo4j:
 
     def env_lines(self) -> list[str]:
         """``export`` lines that point every other command (and a shell) at this server."""
-        return [f"export NEO4J_URI={self.uri}",
-                "export NEO4J_USERNAME=neo4j",
-                f"export NEO4J_PASSWORD={self.password()}"]
+        return [
+            f"export NEO4J_URI={self.uri}",
+            "export NEO4J_USERNAME=neo4j",
+            f"export NEO4J_PASSWORD={self.password()}",
+        ]

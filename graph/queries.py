@@ -29,8 +29,11 @@ class Reader:
     async def rows(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         self.round_trips += 1
         result = await self.driver.execute_query(
-            Query(cypher, timeout=self.timeout_s), params, database_=self.database,
-            routing_=RoutingControl.READ)
+            Query(cypher, timeout=self.timeout_s),
+            params,
+            database_=self.database,
+            routing_=RoutingControl.READ,
+        )
         return [r.data() for r in result.records]
 
 
@@ -40,9 +43,11 @@ def _neuron(rec: dict[str, Any]) -> dict[str, Any]:
     return rec
 
 
-_NEURON_FIELDS = ("n.bodyId AS bodyId, n.size AS size, n.pre AS pre, n.post AS post, "
-                  "n.type AS type, n.instance AS instance, n.status AS status, "
-                  "[n.location.x, n.location.y, n.location.z] AS location")
+_NEURON_FIELDS = (
+    "n.bodyId AS bodyId, n.size AS size, n.pre AS pre, n.post AS post, "
+    "n.type AS type, n.instance AS instance, n.status AS status, "
+    "[n.location.x, n.location.y, n.location.z] AS location"
+)
 
 
 async def datasets(reader: Reader) -> list[dict[str, Any]]:
@@ -50,32 +55,39 @@ async def datasets(reader: Reader) -> list[dict[str, Any]]:
     return await reader.rows(
         "MATCH (m:Meta) RETURN m.dataset AS dataset, m.voxelSize AS voxelSize, "
         "m.voxelUnits AS voxelUnits, m.totalPreCount AS synapses, "
-        "m.lastDatabaseEdit AS lastDatabaseEdit ORDER BY dataset")
+        "m.lastDatabaseEdit AS lastDatabaseEdit ORDER BY dataset"
+    )
 
 
 async def dataset_meta(reader: Reader, dataset: str) -> dict[str, Any] | None:
     rows = await reader.rows(
         f"MATCH (m:{label(dataset, 'Meta')}) RETURN m.dataset AS dataset, "
-        "m.voxelSize AS voxelSize, m.voxelUnits AS voxelUnits LIMIT 1")
+        "m.voxelSize AS voxelSize, m.voxelUnits AS voxelUnits LIMIT 1"
+    )
     return rows[0] if rows else None
 
 
-async def neurons_page(reader: Reader, dataset: str, first: int,
-                       after: int | None = None) -> tuple[list[dict[str, Any]], bool, int]:
+async def neurons_page(
+    reader: Reader, dataset: str, first: int, after: int | None = None
+) -> tuple[list[dict[str, Any]], bool, int]:
     """A page of neurons ordered by body id (as stored), the has-next flag and the total."""
     after_key = to_neo4j(after) if after is not None else None
     rows = await reader.rows(
         f"MATCH (n:{label(dataset, 'Neuron')}) "
         "WHERE $after IS NULL OR n.bodyId > $after "
         f"RETURN {_NEURON_FIELDS} ORDER BY n.bodyId LIMIT $limit",
-        after=after_key, limit=first + 1)
-    total = (await reader.rows(
-        f"MATCH (n:{label(dataset, 'Neuron')}) RETURN count(n) AS c"))[0]["c"]
+        after=after_key,
+        limit=first + 1,
+    )
+    total = (await reader.rows(f"MATCH (n:{label(dataset, 'Neuron')}) RETURN count(n) AS c"))[0][
+        "c"
+    ]
     return [_neuron(r) for r in rows[:first]], len(rows) > first, total
 
 
-async def neurons_by_id(reader: Reader, dataset: str,
-                        body_ids: list[int]) -> dict[int, dict[str, Any]]:
+async def neurons_by_id(
+    reader: Reader, dataset: str, body_ids: list[int]
+) -> dict[int, dict[str, Any]]:
     """Segments by uint64 body id (one query for any number of ids)."""
     rows = await reader.rows(
         f"MATCH (n:{label(dataset, 'Segment')}) WHERE n.bodyId IN $ids "
@@ -84,12 +96,14 @@ async def neurons_by_id(reader: Reader, dataset: str,
         "(:Element {type: 'mitochondrion'}) } AS mitochondria, "
         "COUNT { (n)-[:Contains]->(:ElementSet)-[:Contains]->"
         "(:Element {type: 'vesicle_cloud'}) } AS vesicleClouds",
-        ids=[to_neo4j(b) for b in body_ids])
+        ids=[to_neo4j(b) for b in body_ids],
+    )
     return {r["bodyId"]: r for r in map(_neuron, rows)}
 
 
-async def partners(reader: Reader, dataset: str, body_ids: list[int],
-                   direction: str) -> dict[int, list[dict[str, Any]]]:
+async def partners(
+    reader: Reader, dataset: str, body_ids: list[int], direction: str
+) -> dict[int, list[dict[str, Any]]]:
     """Up- or downstream partners with weights for many bodies in one query."""
     seg = label(dataset, "Segment")
     if direction == "upstream":
@@ -102,32 +116,46 @@ async def partners(reader: Reader, dataset: str, body_ids: list[int],
         f"MATCH {pattern} WHERE n.bodyId IN $ids "
         "RETURN n.bodyId AS bodyId, p.bodyId AS partner, c.weight AS weight "
         "ORDER BY weight DESC, partner",
-        ids=[to_neo4j(b) for b in body_ids])
+        ids=[to_neo4j(b) for b in body_ids],
+    )
     out: dict[int, list[dict[str, Any]]] = {b: [] for b in body_ids}
     for r in rows:
         out.setdefault(from_neo4j(r["bodyId"]), []).append(
-            {"bodyId": from_neo4j(r["partner"]), "weight": r["weight"]})
+            {"bodyId": from_neo4j(r["partner"]), "weight": r["weight"]}
+        )
     return out
 
 
-async def synapses(reader: Reader, dataset: str, pre: int | None, post: int | None,
-                   first: int, after: int | None = None) -> list[dict[str, Any]]:
+async def synapses(
+    reader: Reader,
+    dataset: str,
+    pre: int | None,
+    post: int | None,
+    first: int,
+    after: int | None = None,
+) -> list[dict[str, Any]]:
     """Synaptic connections (pre site → post site), optionally between given bodies, with the
     presynaptic cell's nearest mitochondrion, ordered by synapse id."""
     seg, sset, syn = (label(dataset, k) for k in ("Segment", "SynapseSet", "Synapse"))
     if pre is not None:
-        head = f"MATCH (a:{seg} {{bodyId: $pre}})-[:Contains]->(ss:{sset})-[:Contains]->" \
-               f"(s:{syn} {{type: 'pre'}})-[:SynapsesTo]->(t:{syn})<-[:Contains]-(ts:{sset})" \
-               f"<-[:Contains]-(b:{seg}) WHERE (ss)-[:ConnectsTo]->(ts) " \
-               "AND ($post IS NULL OR b.bodyId = $post) "
+        head = (
+            f"MATCH (a:{seg} {{bodyId: $pre}})-[:Contains]->(ss:{sset})-[:Contains]->"
+            f"(s:{syn} {{type: 'pre'}})-[:SynapsesTo]->(t:{syn})<-[:Contains]-(ts:{sset})"
+            f"<-[:Contains]-(b:{seg}) WHERE (ss)-[:ConnectsTo]->(ts) "
+            "AND ($post IS NULL OR b.bodyId = $post) "
+        )
     elif post is not None:
-        head = f"MATCH (b:{seg} {{bodyId: $post}})-[:Contains]->(ts:{sset})-[:Contains]->" \
-               f"(t:{syn} {{type: 'post'}})<-[:SynapsesTo]-(s:{syn})<-[:Contains]-(ss:{sset})" \
-               f"<-[:Contains]-(a:{seg}) WHERE (ss)-[:ConnectsTo]->(ts) "
+        head = (
+            f"MATCH (b:{seg} {{bodyId: $post}})-[:Contains]->(ts:{sset})-[:Contains]->"
+            f"(t:{syn} {{type: 'post'}})<-[:SynapsesTo]-(s:{syn})<-[:Contains]-(ss:{sset})"
+            f"<-[:Contains]-(a:{seg}) WHERE (ss)-[:ConnectsTo]->(ts) "
+        )
     else:
-        head = f"MATCH (a:{seg})-[:Contains]->(ss:{sset})-[:Contains]->" \
-               f"(s:{syn} {{type: 'pre'}})-[:SynapsesTo]->(t:{syn})<-[:Contains]-(ts:{sset})" \
-               f"<-[:Contains]-(b:{seg}) WHERE (ss)-[:ConnectsTo]->(ts) "
+        head = (
+            f"MATCH (a:{seg})-[:Contains]->(ss:{sset})-[:Contains]->"
+            f"(s:{syn} {{type: 'pre'}})-[:SynapsesTo]->(t:{syn})<-[:Contains]-(ts:{sset})"
+            f"<-[:Contains]-(b:{seg}) WHERE (ss)-[:ConnectsTo]->(ts) "
+        )
     rows = await reader.rows(
         head + "AND ($after IS NULL OR s.synapseId > $after) "
         "WITH DISTINCT a, b, s, t ORDER BY s.synapseId LIMIT $limit "
@@ -140,7 +168,10 @@ async def synapses(reader: Reader, dataset: str, pre: int | None, post: int | No
         "CASE WHEN m IS NULL THEN null ELSE [m.location.x, m.location.y, m.location.z] END "
         "AS mitoLocation ORDER BY id",
         pre=to_neo4j(pre) if pre is not None else None,
-        post=to_neo4j(post) if post is not None else None, after=after, limit=first)
+        post=to_neo4j(post) if post is not None else None,
+        after=after,
+        limit=first,
+    )
     for r in rows:
         r["pre"], r["post"] = from_neo4j(r["pre"]), from_neo4j(r["post"])
     return rows

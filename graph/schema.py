@@ -36,7 +36,8 @@ def check_dataset(name: str) -> str:
     if not isinstance(name, str) or not _DATASET.match(name):
         raise DatasetNameError(
             f"data set name {name!r} is not allowed; use a letter followed by letters, digits "
-            "or underscores (at most 64)")
+            "or underscores (at most 64)"
+        )
     return name
 
 
@@ -63,18 +64,35 @@ def constraint_statements(dataset: str) -> list[str]:
     REQUIRE n.bodyId IS UNIQUE
     """
     ds = check_dataset(dataset)
-    unique = [("Segment", "bodyId"), ("SynapseSet", "datasetBodyIds"), ("Element", "elementId"),
-              ("ElementSet", "datasetBodyIdsType"), ("Meta", "dataset")]
-    indexed = [("Neuron", "bodyId"), ("Neuron", "type"), ("Synapse", "synapseId"),
-               ("Synapse", "location"), ("Element", "location")]
-    out = [f"CREATE CONSTRAINT {ds}_{kind}_{prop} IF NOT EXISTS FOR (n:{label(ds, kind)}) "
-           f"REQUIRE n.{prop} IS UNIQUE" for kind, prop in unique]
+    unique = [
+        ("Segment", "bodyId"),
+        ("SynapseSet", "datasetBodyIds"),
+        ("Element", "elementId"),
+        ("ElementSet", "datasetBodyIdsType"),
+        ("Meta", "dataset"),
+    ]
+    indexed = [
+        ("Neuron", "bodyId"),
+        ("Neuron", "type"),
+        ("Synapse", "synapseId"),
+        ("Synapse", "location"),
+        ("Element", "location"),
+    ]
+    out = [
+        f"CREATE CONSTRAINT {ds}_{kind}_{prop} IF NOT EXISTS FOR (n:{label(ds, kind)}) "
+        f"REQUIRE n.{prop} IS UNIQUE"
+        for kind, prop in unique
+    ]
     for kind, prop in indexed:
         kind_of_index = "POINT INDEX" if prop == "location" else "INDEX"
-        out.append(f"CREATE {kind_of_index} {ds}_{kind}_{prop} IF NOT EXISTS "
-                   f"FOR (n:{label(ds, kind)}) ON (n.{prop})")
+        out.append(
+            f"CREATE {kind_of_index} {ds}_{kind}_{prop} IF NOT EXISTS "
+            f"FOR (n:{label(ds, kind)}) ON (n.{prop})"
+        )
     # cross-data-set lookups as neuprint-python does them (MATCH (n:Neuron {bodyId: …}))
-    out += ["CREATE INDEX Segment_bodyId IF NOT EXISTS FOR (n:Segment) ON (n.bodyId)",
-            "CREATE INDEX Neuron_bodyId IF NOT EXISTS FOR (n:Neuron) ON (n.bodyId)",
-            "CREATE INDEX Meta_dataset IF NOT EXISTS FOR (n:Meta) ON (n.dataset)"]
+    out += [
+        "CREATE INDEX Segment_bodyId IF NOT EXISTS FOR (n:Segment) ON (n.bodyId)",
+        "CREATE INDEX Neuron_bodyId IF NOT EXISTS FOR (n:Neuron) ON (n.bodyId)",
+        "CREATE INDEX Meta_dataset IF NOT EXISTS FOR (n:Meta) ON (n.dataset)",
+    ]
     return out

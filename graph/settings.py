@@ -20,10 +20,14 @@ class LocalNeo4jSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CONNECTOME_NEO4J_")
 
-    data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data",
-                           description="the project's data directory; the server lives in neo4j/")
-    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "connectome",
-                            description="downloaded Neo4j and APOC jars")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "data",
+        description="the project's data directory; the server lives in neo4j/",
+    )
+    cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "connectome",
+        description="downloaded Neo4j and APOC jars",
+    )
     version: str = "5.26.19"
     apoc_version: str = "5.26.19"
     host: str = "127.0.0.1"

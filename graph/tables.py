@@ -22,41 +22,63 @@ _KEY = b"connectome.schema_version"
 
 SCHEMAS: dict[str, pa.Schema] = {
     # one row per cell (segment)
-    "neurons": pa.schema([
-        ("body_id", pa.uint64()),
-        ("voxels", pa.int64()),
-        ("bbox_min_x", pa.int32()), ("bbox_min_y", pa.int32()), ("bbox_min_z", pa.int32()),
-        ("bbox_max_x", pa.int32()), ("bbox_max_y", pa.int32()), ("bbox_max_z", pa.int32()),
-        ("x", pa.int32()), ("y", pa.int32()), ("z", pa.int32()),  # a voxel inside the cell
-    ]),
+    "neurons": pa.schema(
+        [
+            ("body_id", pa.uint64()),
+            ("voxels", pa.int64()),
+            ("bbox_min_x", pa.int32()),
+            ("bbox_min_y", pa.int32()),
+            ("bbox_min_z", pa.int32()),
+            ("bbox_max_x", pa.int32()),
+            ("bbox_max_y", pa.int32()),
+            ("bbox_max_z", pa.int32()),
+            ("x", pa.int32()),
+            ("y", pa.int32()),
+            ("z", pa.int32()),  # a voxel inside the cell
+        ]
+    ),
     # one row per synaptic connection: a pre site in one body, a post site in another
-    "synapses": pa.schema([
-        ("synapse_id", pa.int64()),
-        ("pre_body_id", pa.uint64()),
-        ("post_body_id", pa.uint64()),
-        ("x", pa.float64()), ("y", pa.float64()), ("z", pa.float64()),  # junction centroid
-        ("pre_x", pa.int32()), ("pre_y", pa.int32()), ("pre_z", pa.int32()),
-        ("post_x", pa.int32()), ("post_y", pa.int32()), ("post_z", pa.int32()),
-        ("junction_voxels", pa.int64()),
-        ("area_nm2", pa.float64()),
-        ("synapse_type", pa.string()),  # "asymmetric", "symmetric" or null
-        ("confidence", pa.float32()),
-    ]),
+    "synapses": pa.schema(
+        [
+            ("synapse_id", pa.int64()),
+            ("pre_body_id", pa.uint64()),
+            ("post_body_id", pa.uint64()),
+            ("x", pa.float64()),
+            ("y", pa.float64()),
+            ("z", pa.float64()),  # junction centroid
+            ("pre_x", pa.int32()),
+            ("pre_y", pa.int32()),
+            ("pre_z", pa.int32()),
+            ("post_x", pa.int32()),
+            ("post_y", pa.int32()),
+            ("post_z", pa.int32()),
+            ("junction_voxels", pa.int64()),
+            ("area_nm2", pa.float64()),
+            ("synapse_type", pa.string()),  # "asymmetric", "symmetric" or null
+            ("confidence", pa.float32()),
+        ]
+    ),
     # organelle instances: mitochondria and vesicle clouds
-    "elements": pa.schema([
-        ("element_id", pa.int64()),
-        ("type", pa.string()),  # "mitochondrion" | "vesicle_cloud"
-        ("body_id", pa.uint64()),
-        ("voxels", pa.int64()),
-        ("overlap", pa.float32()),  # fraction of the organelle's voxels inside body_id
-        ("x", pa.int32()), ("y", pa.int32()), ("z", pa.int32()),
-    ]),
+    "elements": pa.schema(
+        [
+            ("element_id", pa.int64()),
+            ("type", pa.string()),  # "mitochondrion" | "vesicle_cloud"
+            ("body_id", pa.uint64()),
+            ("voxels", pa.int64()),
+            ("overlap", pa.float32()),  # fraction of the organelle's voxels inside body_id
+            ("x", pa.int32()),
+            ("y", pa.int32()),
+            ("z", pa.int32()),
+        ]
+    ),
     # nearest mitochondrion of the presynaptic cell, per synapse
-    "close_to": pa.schema([
-        ("synapse_id", pa.int64()),
-        ("element_id", pa.int64()),
-        ("euclidean_nm", pa.float64()),
-    ]),
+    "close_to": pa.schema(
+        [
+            ("synapse_id", pa.int64()),
+            ("element_id", pa.int64()),
+            ("euclidean_nm", pa.float64()),
+        ]
+    ),
 }
 ELEMENT_TYPES = ("mitochondrion", "vesicle_cloud")
 
@@ -90,10 +112,12 @@ def write_table(folder: str | os.PathLike, name: str, frame: pd.DataFrame) -> Pa
     missing = [f.name for f in schema if f.name not in frame.columns]
     if missing:
         raise TableContractError(f"table {name!r} lacks columns {missing}")
-    table = pa.Table.from_pandas(frame[[f.name for f in schema]], schema=schema,
-                                 preserve_index=False)
-    table = table.replace_schema_metadata({_KEY: str(SCHEMA_VERSION).encode(),
-                                           b"connectome.table": name.encode()})
+    table = pa.Table.from_pandas(
+        frame[[f.name for f in schema]], schema=schema, preserve_index=False
+    )
+    table = table.replace_schema_metadata(
+        {_KEY: str(SCHEMA_VERSION).encode(), b"connectome.table": name.encode()}
+    )
     path = Path(folder) / f"{name}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     _atomic_write(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
@@ -109,7 +133,8 @@ def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame:
     version = (table.schema.metadata or {}).get(_KEY, b"?").decode()
     if version != str(SCHEMA_VERSION):
         raise TableContractError(
-            f"{path} has table schema version {version}, expected {SCHEMA_VERSION}; re-run ingest")
+            f"{path} has table schema version {version}, expected {SCHEMA_VERSION}; re-run ingest"
+        )
     return table.to_pandas(integer_object_nulls=False)
 
 

@@ -41,8 +41,9 @@ def _stride(voxel_size_nm_zyx: tuple[float, float, float], step_nm: float) -> tu
     return tuple(max(1, int(round(step_nm / v))) for v in voxel_size_nm_zyx)
 
 
-def cell_table(labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float],
-               step_nm: float = 40.0) -> pd.DataFrame:
+def cell_table(
+    labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float], step_nm: float = 40.0
+) -> pd.DataFrame:
     """Voxel count, bounding box and a representative voxel per cell (x, y, z, voxels).
 
     The representative voxel is the one deepest inside the cell (largest distance to its
@@ -58,16 +59,30 @@ def cell_table(labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float]
     [{'body_id': 1099511627776, 'voxels': 125, 'x': 3, 'y': 3, 'z': 3}]
     """
     n = len(labels.ids) - 1
-    columns = ["body_id", "voxels", "bbox_min_x", "bbox_min_y", "bbox_min_z",
-               "bbox_max_x", "bbox_max_y", "bbox_max_z", "x", "y", "z"]
+    columns = [
+        "body_id",
+        "voxels",
+        "bbox_min_x",
+        "bbox_min_y",
+        "bbox_min_z",
+        "bbox_max_x",
+        "bbox_max_y",
+        "bbox_max_z",
+        "x",
+        "y",
+        "z",
+    ]
     if n == 0:
         return pd.DataFrame(columns=columns)
     stats = cc3d.statistics(labels.compact)
     stride = _stride(voxel_size_nm_zyx, step_nm)
-    coarse = np.ascontiguousarray(labels.compact[::stride[0], ::stride[1], ::stride[2]])
-    depth = edt.edt(coarse, black_border=False, parallel=1,
-                    anisotropy=tuple(float(v) * s for v, s in zip(voxel_size_nm_zyx, stride,
-                                                                    strict=True)))
+    coarse = np.ascontiguousarray(labels.compact[:: stride[0], :: stride[1], :: stride[2]])
+    depth = edt.edt(
+        coarse,
+        black_border=False,
+        parallel=1,
+        anisotropy=tuple(float(v) * s for v, s in zip(voxel_size_nm_zyx, stride, strict=True)),
+    )
     present = np.zeros(n + 1, bool)
     present[fastremap.unique(coarse)] = True
     inner = ndimage.maximum_position(depth, coarse, index=np.arange(1, n + 1))
@@ -78,16 +93,29 @@ def cell_table(labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float]
             z, y, x = (int(c) * s for c, s in zip(inner[k - 1], stride, strict=True))
         else:
             z, y, x = _voxel_nearest_centroid(labels.compact, k, bb, stats["centroids"][k])
-        rows.append((int(labels.ids[k]), int(stats["voxel_counts"][k]),
-                     bb[2].start, bb[1].start, bb[0].start, bb[2].stop, bb[1].stop, bb[0].stop,
-                     int(x), int(y), int(z)))
+        rows.append(
+            (
+                int(labels.ids[k]),
+                int(stats["voxel_counts"][k]),
+                bb[2].start,
+                bb[1].start,
+                bb[0].start,
+                bb[2].stop,
+                bb[1].stop,
+                bb[0].stop,
+                int(x),
+                int(y),
+                int(z),
+            )
+        )
     frame = pd.DataFrame(rows, columns=columns)
     frame["body_id"] = frame["body_id"].astype(np.uint64)
     return frame
 
 
-def _voxel_nearest_centroid(compact: np.ndarray, k: int, bbox: tuple[slice, ...],
-                            centroid_zyx: np.ndarray) -> tuple[int, int, int]:
+def _voxel_nearest_centroid(
+    compact: np.ndarray, k: int, bbox: tuple[slice, ...], centroid_zyx: np.ndarray
+) -> tuple[int, int, int]:
     zz, yy, xx = np.nonzero(compact[bbox] == k)
     offset = np.array([s.start for s in bbox])
     coords = np.stack([zz, yy, xx], axis=1) + offset

@@ -9,9 +9,12 @@ from scipy import ndimage
 from scipy.spatial import cKDTree
 
 
-def nearest_mitochondria(synapses: pd.DataFrame, mito_instances: np.ndarray,
-                         mito_table: pd.DataFrame,
-                         voxel_size_nm_zyx: tuple[float, float, float]) -> pd.DataFrame:
+def nearest_mitochondria(
+    synapses: pd.DataFrame,
+    mito_instances: np.ndarray,
+    mito_table: pd.DataFrame,
+    voxel_size_nm_zyx: tuple[float, float, float],
+) -> pd.DataFrame:
     """Rows of the ``close_to`` table: synapse id, element id, euclidean distance in nm from
     the synapse centroid to the nearest voxel centre of a mitochondrion of the pre cell.
 

@@ -37,8 +37,9 @@ class Organelles:
     table: pd.DataFrame
 
 
-def find_organelles(mask: np.ndarray, compact_cells: np.ndarray, cell_ids: np.ndarray,
-                    kind: str, first_id: int = 1) -> Organelles:
+def find_organelles(
+    mask: np.ndarray, compact_cells: np.ndarray, cell_ids: np.ndarray, kind: str, first_id: int = 1
+) -> Organelles:
     """Connected components (26-connected) of ``mask``, each assigned to the cell that holds
     most of its voxels. Components lying wholly outside cells are dropped.
 
@@ -65,16 +66,27 @@ def find_organelles(mask: np.ndarray, compact_cells: np.ndarray, cell_ids: np.nd
     cel = (uniq & np.uint64(0xFFFFFFFF)).astype(np.int64)
     total = np.bincount(inst, weights=counts, minlength=n + 1)
     frame = pd.DataFrame({"inst": inst, "cell": cel, "count": counts})
-    frame = frame[frame["cell"] > 0].sort_values(["inst", "count", "cell"],
-                                                 ascending=[True, False, True])
+    frame = frame[frame["cell"] > 0].sort_values(
+        ["inst", "count", "cell"], ascending=[True, False, True]
+    )
     best = frame.drop_duplicates("inst")
     cell[best["inst"].to_numpy()] = best["cell"].to_numpy()
     stats = cc3d.statistics(instances)
     rows = []
     for new_id, r in enumerate(best.itertuples(index=False), start=first_id):
         cz, cy, cx = np.round(stats["centroids"][r.inst]).astype(int)
-        rows.append((new_id, kind, cell_ids[r.cell], int(total[r.inst]),
-                     float(r.count / total[r.inst]), int(cx), int(cy), int(cz)))
+        rows.append(
+            (
+                new_id,
+                kind,
+                cell_ids[r.cell],
+                int(total[r.inst]),
+                float(r.count / total[r.inst]),
+                int(cx),
+                int(cy),
+                int(cz),
+            )
+        )
     table = pd.DataFrame(rows, columns=columns)
     table["body_id"] = table["body_id"].astype(np.uint64)
     table["overlap"] = table["overlap"].astype(np.float32)

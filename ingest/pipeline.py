@@ -43,8 +43,9 @@ class Stage:
 STAGES: dict[str, Stage] = {}
 
 
-def stage(name: str, inputs: tuple[str, ...] = (), layers: tuple[str, ...] = (),
-          description: str = "") -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def stage(
+    name: str, inputs: tuple[str, ...] = (), layers: tuple[str, ...] = (), description: str = ""
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a stage function ``f(ctx, *input_outputs)`` under ``name``."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -77,56 +78,90 @@ def _cells(ctx: Context, labels: cells_stage.CellLabels) -> pd.DataFrame:
     return cells_stage.cell_table(labels, ctx.volume.voxel_size_nm_zyx)
 
 
-@stage("mitochondria", ("cell_labels",), ("mitochondria",),
-       description="mitochondrion instances assigned to cells")
+@stage(
+    "mitochondria",
+    ("cell_labels",),
+    ("mitochondria",),
+    description="mitochondrion instances assigned to cells",
+)
 def _mitochondria(ctx: Context, labels: cells_stage.CellLabels) -> organelles_stage.Organelles:
     mask = organelles_stage.binarize(_read(ctx.volume.labels["mitochondria"]))
     return organelles_stage.find_organelles(mask, labels.compact, labels.ids, "mitochondrion")
 
 
-@stage("vesicle_clouds", ("cell_labels",), ("vesicle_clouds",),
-       description="vesicle-cloud instances assigned to cells")
+@stage(
+    "vesicle_clouds",
+    ("cell_labels",),
+    ("vesicle_clouds",),
+    description="vesicle-cloud instances assigned to cells",
+)
 def _vesicle_clouds(ctx: Context, labels: cells_stage.CellLabels) -> organelles_stage.Organelles:
     mask = organelles_stage.binarize(_read(ctx.volume.labels["vesicle_clouds"]))
     return organelles_stage.find_organelles(mask, labels.compact, labels.ids, "vesicle_cloud")
 
 
-@stage("synapses", ("cell_labels", "vesicle_clouds"), ("synaptic_junctions",),
-       description="contact sites intersected with junction patches, pre/post by vesicles")
-def _synapses(ctx: Context, labels: cells_stage.CellLabels,
-              vesicles: organelles_stage.Organelles | None) -> pd.DataFrame:
+@stage(
+    "synapses",
+    ("cell_labels", "vesicle_clouds"),
+    ("synaptic_junctions",),
+    description="contact sites intersected with junction patches, pre/post by vesicles",
+)
+def _synapses(
+    ctx: Context, labels: cells_stage.CellLabels, vesicles: organelles_stage.Organelles | None
+) -> pd.DataFrame:
     junctions = organelles_stage.binarize(_read(ctx.volume.labels["synaptic_junctions"]))
-    stype = (_read(ctx.volume.labels["synapse_type"])
-             if ctx.volume.has("synapse_type") else None)
+    stype = _read(ctx.volume.labels["synapse_type"]) if ctx.volume.has("synapse_type") else None
     s = ctx.settings
     return synapses_stage.find_synapses(
-        labels.compact, labels.ids, junctions,
-        vesicles.instances > 0 if vesicles is not None else None, stype,
-        ctx.volume.voxel_size_nm_zyx, vesicle_search_radius_nm=s.vesicle_search_radius_nm,
-        min_contact_faces=s.min_contact_faces, secondary_pair_fraction=s.secondary_pair_fraction)
+        labels.compact,
+        labels.ids,
+        junctions,
+        vesicles.instances > 0 if vesicles is not None else None,
+        stype,
+        ctx.volume.voxel_size_nm_zyx,
+        vesicle_search_radius_nm=s.vesicle_search_radius_nm,
+        min_contact_faces=s.min_contact_faces,
+        secondary_pair_fraction=s.secondary_pair_fraction,
+    )
 
 
-@stage("distances", ("synapses", "mitochondria"),
-       description="distance from each synapse to the pre cell's nearest mitochondrion")
-def _distances(ctx: Context, synapses: pd.DataFrame | None,
-               mito: organelles_stage.Organelles | None) -> pd.DataFrame | None:
+@stage(
+    "distances",
+    ("synapses", "mitochondria"),
+    description="distance from each synapse to the pre cell's nearest mitochondrion",
+)
+def _distances(
+    ctx: Context, synapses: pd.DataFrame | None, mito: organelles_stage.Organelles | None
+) -> pd.DataFrame | None:
     if synapses is None or mito is None:
         return None
-    return distances_stage.nearest_mitochondria(synapses, mito.instances, mito.table,
-                                                ctx.volume.voxel_size_nm_zyx)
+    return distances_stage.nearest_mitochondria(
+        synapses, mito.instances, mito.table, ctx.volume.voxel_size_nm_zyx
+    )
 
 
 def _empty(name: str) -> pd.DataFrame:
-    return pd.DataFrame({f.name: pd.Series([], dtype=f.type.to_pandas_dtype())
-                         for f in table_contract.SCHEMAS[name]})
+    return pd.DataFrame(
+        {
+            f.name: pd.Series([], dtype=f.type.to_pandas_dtype())
+            for f in table_contract.SCHEMAS[name]
+        }
+    )
 
 
-@stage("tables", ("cells", "synapses", "mitochondria", "vesicle_clouds", "distances"),
-       description="write the Parquet tables")
-def _tables(ctx: Context, cells: pd.DataFrame, synapses: pd.DataFrame | None,
-            mito: organelles_stage.Organelles | None,
-            vesicles: organelles_stage.Organelles | None,
-            distances: pd.DataFrame | None) -> Path:
+@stage(
+    "tables",
+    ("cells", "synapses", "mitochondria", "vesicle_clouds", "distances"),
+    description="write the Parquet tables",
+)
+def _tables(
+    ctx: Context,
+    cells: pd.DataFrame,
+    synapses: pd.DataFrame | None,
+    mito: organelles_stage.Organelles | None,
+    vesicles: organelles_stage.Organelles | None,
+    distances: pd.DataFrame | None,
+) -> Path:
     elements = []
     if mito is not None:
         elements.append(mito.table)
@@ -138,18 +173,27 @@ def _tables(ctx: Context, cells: pd.DataFrame, synapses: pd.DataFrame | None,
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     table_contract.write_table(partial, "neurons", cells)
-    table_contract.write_table(partial, "synapses",
-                               synapses if synapses is not None else _empty("synapses"))
+    table_contract.write_table(
+        partial, "synapses", synapses if synapses is not None else _empty("synapses")
+    )
     table_contract.write_table(partial, "elements", element_table)
-    table_contract.write_table(partial, "close_to",
-                               distances if distances is not None else _empty("close_to"))
+    table_contract.write_table(
+        partial, "close_to", distances if distances is not None else _empty("close_to")
+    )
     v = ctx.volume
-    table_contract.write_meta(partial, {
-        "dataset": ctx.dataset, "source": str(v.path), "format": v.format,
-        "voxel_size_nm_xyz": list(v.voxel_size_nm_xyz), "shape_zyx": list(v.shape_zyx),
-        "layers": sorted(v.labels), "min_neuron_voxels": ctx.settings.min_neuron_voxels,
-        "timings_s": {k: round(t, 3) for k, t in ctx.timings.items()},
-    })
+    table_contract.write_meta(
+        partial,
+        {
+            "dataset": ctx.dataset,
+            "source": str(v.path),
+            "format": v.format,
+            "voxel_size_nm_xyz": list(v.voxel_size_nm_xyz),
+            "shape_zyx": list(v.shape_zyx),
+            "layers": sorted(v.labels),
+            "min_neuron_voxels": ctx.settings.min_neuron_voxels,
+            "timings_s": {k: round(t, 3) for k, t in ctx.timings.items()},
+        },
+    )
     old = out.with_name(f".{out.name}.old-{os.getpid()}")
     if out.exists():
         os.replace(out, old)
@@ -175,9 +219,14 @@ class _Progress(Callback):
         self.bar.update(1)
 
 
-def run_stages(volume: Volume, dataset: str, settings: IngestSettings,
-               out_dir: Path | None = None, progress: bool = True,
-               echo: Callable[[str], None] = print) -> Path:
+def run_stages(
+    volume: Volume,
+    dataset: str,
+    settings: IngestSettings,
+    out_dir: Path | None = None,
+    progress: bool = True,
+    echo: Callable[[str], None] = print,
+) -> Path:
     """Run every registered stage on ``volume`` and write its tables; return their folder."""
     from tqdm.auto import tqdm
 

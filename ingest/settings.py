@@ -22,18 +22,23 @@ class IngestSettings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.cwd() / "data")
     vesicle_search_radius_nm: float = Field(
         default=500.0,
-        description="vesicle-cloud voxels this close to a synapse decide its pre side")
+        description="vesicle-cloud voxels this close to a synapse decide its pre side",
+    )
     min_contact_faces: int = Field(
         default=4,
-        description="a cell pair needs this many touching voxel faces inside a junction patch")
+        description="a cell pair needs this many touching voxel faces inside a junction patch",
+    )
     secondary_pair_fraction: float = Field(
         default=0.5,
         description="a junction patch yields a second synapse only for a pair with at least "
-                    "this fraction of the dominant pair's contact faces")
+        "this fraction of the dominant pair's contact faces",
+    )
     min_neuron_voxels: int = Field(
-        default=10_000, description="segments this large (or with synapses) are also :Neuron")
+        default=10_000, description="segments this large (or with synapses) are also :Neuron"
+    )
     scheduler: str | None = Field(
-        default=None, description="a dask.distributed address (tcp://host:port); local if unset")
+        default=None, description="a dask.distributed address (tcp://host:port); local if unset"
+    )
 
     def tables_dir(self, dataset: str) -> Path:
         return self.data_dir / "tables" / dataset

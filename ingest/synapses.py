@@ -16,8 +16,9 @@ from scipy.spatial import cKDTree
 SYNAPSE_TYPES = {1: "asymmetric", 2: "symmetric"}
 
 
-def contact_faces(compact_cells: np.ndarray, patches: np.ndarray,
-                  voxel_size_nm_zyx: tuple[float, float, float]) -> pd.DataFrame:
+def contact_faces(
+    compact_cells: np.ndarray, patches: np.ndarray, voxel_size_nm_zyx: tuple[float, float, float]
+) -> pd.DataFrame:
     """Faces between two different cells with a junction voxel on either side.
 
     Returns one row per (patch, lo cell, hi cell) with the number of faces and their summed
@@ -49,33 +50,40 @@ def contact_faces(compact_cells: np.ndarray, patches: np.ndarray,
         if not touch.any():
             continue
         av, bv = a[touch], b[touch]
-        parts.append(pd.DataFrame({
-            "patch": np.maximum(pa[touch], pb[touch]).astype(np.int64),
-            "lo": np.minimum(av, bv).astype(np.int64),
-            "hi": np.maximum(av, bv).astype(np.int64),
-            "area_nm2": face_area[axis],
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "patch": np.maximum(pa[touch], pb[touch]).astype(np.int64),
+                    "lo": np.minimum(av, bv).astype(np.int64),
+                    "hi": np.maximum(av, bv).astype(np.int64),
+                    "area_nm2": face_area[axis],
+                }
+            )
+        )
     if not parts:
         return pd.DataFrame(columns=["patch", "lo", "hi", "faces", "area_nm2"])
     faces = pd.concat(parts, ignore_index=True)
-    out = faces.groupby(["patch", "lo", "hi"]).agg(faces=("area_nm2", "size"),
-                                                   area_nm2=("area_nm2", "sum"))
+    out = faces.groupby(["patch", "lo", "hi"]).agg(
+        faces=("area_nm2", "size"), area_nm2=("area_nm2", "sum")
+    )
     return out.reset_index()
 
 
 class _VesicleIndex:
     """Vesicle-cloud voxels per cell, in nm, for nearest-neighbour questions."""
 
-    def __init__(self, vesicles: np.ndarray, compact_cells: np.ndarray,
-                 voxel_size_nm_zyx: np.ndarray):
+    def __init__(
+        self, vesicles: np.ndarray, compact_cells: np.ndarray, voxel_size_nm_zyx: np.ndarray
+    ):
         zz, yy, xx = np.nonzero(vesicles)
         owner = compact_cells[zz, yy, xx]
         points = np.stack([zz, yy, xx], axis=1) * voxel_size_nm_zyx
         order = np.argsort(owner, kind="stable")
         cells, starts = np.unique(owner[order], return_index=True)
         ends = np.append(starts[1:], len(order))
-        self._points = {int(c): points[order[s:e]]
-                        for c, s, e in zip(cells, starts, ends, strict=True) if c}
+        self._points = {
+            int(c): points[order[s:e]] for c, s, e in zip(cells, starts, ends, strict=True) if c
+        }
         self._trees: dict[int, cKDTree] = {}
 
     def nearest_nm(self, cell: int, point_nm: np.ndarray, radius_nm: float) -> float:
@@ -92,17 +100,30 @@ class _VesicleIndex:
 def _site(sums: pd.Series | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
     """The x, y, z voxel of one side of a synapse: its junction voxels' centroid, rounded."""
     if sums is None:  # the junction lies on the other side only
-        return (int(round(centroid_zyx[2])), int(round(centroid_zyx[1])),
-                int(round(centroid_zyx[0])))
-    return (int(round(sums["sx"] / sums["n"])), int(round(sums["sy"] / sums["n"])),
-            int(round(sums["sz"] / sums["n"])))
+        return (
+            int(round(centroid_zyx[2])),
+            int(round(centroid_zyx[1])),
+            int(round(centroid_zyx[0])),
+        )
+    return (
+        int(round(sums["sx"] / sums["n"])),
+        int(round(sums["sy"] / sums["n"])),
+        int(round(sums["sz"] / sums["n"])),
+    )
 
 
-def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np.ndarray,
-                  vesicles: np.ndarray | None, synapse_type: np.ndarray | None,
-                  voxel_size_nm_zyx: tuple[float, float, float], *,
-                  vesicle_search_radius_nm: float = 500.0, min_contact_faces: int = 4,
-                  secondary_pair_fraction: float = 0.5) -> pd.DataFrame:
+def find_synapses(
+    compact_cells: np.ndarray,
+    cell_ids: np.ndarray,
+    junctions: np.ndarray,
+    vesicles: np.ndarray | None,
+    synapse_type: np.ndarray | None,
+    voxel_size_nm_zyx: tuple[float, float, float],
+    *,
+    vesicle_search_radius_nm: float = 500.0,
+    min_contact_faces: int = 4,
+    secondary_pair_fraction: float = 0.5,
+) -> pd.DataFrame:
     """Synapses as junction patches on contact sites, in the ``synapses`` table layout.
 
     Examples
@@ -115,25 +136,44 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
     >>> syn[["pre_body_id", "post_body_id", "x", "y", "z", "junction_voxels"]].to_dict("records")
     [{'pre_body_id': 11, 'post_body_id': 22, 'x': 3.5, 'y': 3.5, 'z': 1.0, 'junction_voxels': 24}]
     """
-    columns = ["synapse_id", "pre_body_id", "post_body_id", "x", "y", "z", "pre_x", "pre_y",
-               "pre_z", "post_x", "post_y", "post_z", "junction_voxels", "area_nm2",
-               "synapse_type", "confidence"]
+    columns = [
+        "synapse_id",
+        "pre_body_id",
+        "post_body_id",
+        "x",
+        "y",
+        "z",
+        "pre_x",
+        "pre_y",
+        "pre_z",
+        "post_x",
+        "post_y",
+        "post_z",
+        "junction_voxels",
+        "area_nm2",
+        "synapse_type",
+        "confidence",
+    ]
     patches = cc3d.connected_components(junctions, connectivity=26, out_dtype=np.uint32)
     faces = contact_faces(compact_cells, patches, voxel_size_nm_zyx)
     faces = faces[faces["faces"] >= min_contact_faces]
     if faces.empty:
         return pd.DataFrame(columns=columns)
     top = faces.groupby("patch")["faces"].transform("max")
-    candidates = faces[faces["faces"] >= secondary_pair_fraction * top].sort_values(
-        ["patch", "lo", "hi"]).reset_index(drop=True)
+    candidates = (
+        faces[faces["faces"] >= secondary_pair_fraction * top]
+        .sort_values(["patch", "lo", "hi"])
+        .reset_index(drop=True)
+    )
 
     # per (patch, cell): junction voxel count and coordinate sums
     zz, yy, xx = np.nonzero(patches)
     p = patches[zz, yy, xx].astype(np.int64)
     c = compact_cells[zz, yy, xx].astype(np.int64)
     per = pd.DataFrame({"patch": p, "cell": c, "z": zz, "y": yy, "x": xx})
-    sums = per.groupby(["patch", "cell"]).agg(n=("x", "size"), sx=("x", "sum"), sy=("y", "sum"),
-                                              sz=("z", "sum"))
+    sums = per.groupby(["patch", "cell"]).agg(
+        n=("x", "size"), sx=("x", "sum"), sy=("y", "sum"), sz=("z", "sum")
+    )
     types: dict[int, int] = {}
     if synapse_type is not None:
         t = np.asarray(synapse_type)[zz, yy, xx].astype(np.int64)
@@ -151,13 +191,18 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
             s = sums.loc[(r.patch, cell)] if (r.patch, cell) in sums.index else None
             side[cell] = s
         n = sum(int(s["n"]) for s in side.values() if s is not None)
-        centroid_zyx = np.array([
-            sum(float(s[k]) for s in side.values() if s is not None) / n
-            for k in ("sz", "sy", "sx")])
+        centroid_zyx = np.array(
+            [
+                sum(float(s[k]) for s in side.values() if s is not None) / n
+                for k in ("sz", "sy", "sx")
+            ]
+        )
         # the presynaptic side is the one whose vesicle cloud lies nearest to the junction
         if index is not None:
-            d_lo, d_hi = (index.nearest_nm(c, centroid_zyx * vox, vesicle_search_radius_nm)
-                          for c in (r.lo, r.hi))
+            d_lo, d_hi = (
+                index.nearest_nm(c, centroid_zyx * vox, vesicle_search_radius_nm)
+                for c in (r.lo, r.hi)
+            )
         else:
             d_lo = d_hi = np.inf
         pre, post = (r.lo, r.hi) if d_lo <= d_hi else (r.hi, r.lo)
@@ -169,10 +214,21 @@ def find_synapses(compact_cells: np.ndarray, cell_ids: np.ndarray, junctions: np
             confidence = float(np.clip(0.5 + 0.5 * gap / vesicle_search_radius_nm, 0.5, 1.0))
 
         code = int(types.get(r.patch, 0))
-        rows.append((int(cell_ids[pre]), int(cell_ids[post]), centroid_zyx[2], centroid_zyx[1],
-                     centroid_zyx[0], *_site(side[pre], centroid_zyx),
-                     *_site(side[post], centroid_zyx), n, float(r.area_nm2),
-                     SYNAPSE_TYPES.get(code), float(confidence)))
+        rows.append(
+            (
+                int(cell_ids[pre]),
+                int(cell_ids[post]),
+                centroid_zyx[2],
+                centroid_zyx[1],
+                centroid_zyx[0],
+                *_site(side[pre], centroid_zyx),
+                *_site(side[post], centroid_zyx),
+                n,
+                float(r.area_nm2),
+                SYNAPSE_TYPES.get(code),
+                float(confidence),
+            )
+        )
     frame = pd.DataFrame(rows, columns=columns[1:])
     frame.insert(0, "synapse_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     for col in ("pre_body_id", "post_body_id"):

@@ -16,8 +16,14 @@ from typing import Any
 
 import numpy as np
 
-LABEL_LAYERS = ("cells", "mitochondria", "vesicle_clouds", "synaptic_junctions",
-                "synapse_type", "myelin")
+LABEL_LAYERS = (
+    "cells",
+    "mitochondria",
+    "vesicle_clouds",
+    "synaptic_junctions",
+    "synapse_type",
+    "myelin",
+)
 OPTIONAL_LAYERS = LABEL_LAYERS[1:]
 
 
@@ -76,8 +82,10 @@ def open_volume(path: str | os.PathLike) -> Volume:
             volume = reader(p)
             check_volume(volume)
             return volume
-    raise InputError(f"{p} is not a volume any reader knows; expected an OME-Zarr container "
-                     "(a directory with .zgroup/.zattrs or zarr.json)")
+    raise InputError(
+        f"{p} is not a volume any reader knows; expected an OME-Zarr container "
+        "(a directory with .zgroup/.zattrs or zarr.json)"
+    )
 
 
 def _read_attrs(group: Path) -> dict[str, Any]:
@@ -99,8 +107,10 @@ def _read_attrs(group: Path) -> dict[str, Any]:
 def _scale_of(attrs: dict[str, Any], where: Path) -> tuple[str, tuple[float, float, float]]:
     ms = attrs.get("multiscales")
     if not ms:
-        raise InputError(f"{where} has no OME-NGFF 'multiscales' metadata; expected an "
-                         "OME-Zarr image with the voxel size in its coordinateTransformations")
+        raise InputError(
+            f"{where} has no OME-NGFF 'multiscales' metadata; expected an "
+            "OME-Zarr image with the voxel size in its coordinateTransformations"
+        )
     axes = [a["name"] if isinstance(a, dict) else a for a in ms[0].get("axes", ["z", "y", "x"])]
     if axes[-3:] != ["z", "y", "x"]:
         raise InputError(f"{where} has axes {axes}; expected the last three to be z, y, x")
@@ -110,9 +120,11 @@ def _scale_of(attrs: dict[str, Any], where: Path) -> tuple[str, tuple[float, flo
     first = datasets[0]
     scales = [t for t in first.get("coordinateTransformations", []) if t.get("type") == "scale"]
     if not scales or len(scales[0].get("scale", [])) < 3:
-        raise InputError(f"{where} gives no voxel size (no 'scale' coordinateTransformation on "
-                         f"dataset {first.get('path')!r}); expected e.g. [20, 10, 10] nm for "
-                         "z, y, x")
+        raise InputError(
+            f"{where} gives no voxel size (no 'scale' coordinateTransformation on "
+            f"dataset {first.get('path')!r}); expected e.g. [20, 10, 10] nm for "
+            "z, y, x"
+        )
     scale = tuple(float(v) for v in scales[0]["scale"][-3:])
     if any(not np.isfinite(v) or v <= 0 for v in scale):
         raise InputError(f"{where} has voxel size {scale}; expected three positive numbers")
@@ -120,8 +132,9 @@ def _scale_of(attrs: dict[str, Any], where: Path) -> tuple[str, tuple[float, flo
 
 
 def _is_zarr_group(p: Path) -> bool:
-    return p.is_dir() and ((p / ".zgroup").exists() or (p / "zarr.json").exists()
-                           or (p / ".zattrs").exists())
+    return p.is_dir() and (
+        (p / ".zgroup").exists() or (p / "zarr.json").exists() or (p / ".zattrs").exists()
+    )
 
 
 @register_reader("ome-zarr", _is_zarr_group)
@@ -133,8 +146,10 @@ def read_ome_zarr(path: Path) -> Volume:
     labels_dir = path / "labels"
     cells_dir = labels_dir / "cells"
     if not cells_dir.exists():
-        raise InputError(f"{path} has no labels/cells; expected the cell instance "
-                         "segmentation as an OME-Zarr label image at labels/cells")
+        raise InputError(
+            f"{path} has no labels/cells; expected the cell instance "
+            "segmentation as an OME-Zarr label image at labels/cells"
+        )
     try:
         store = zarr.open(str(path), mode="r")
     except Exception as err:  # zarr raises several kinds for an unreadable container
@@ -157,11 +172,18 @@ def read_ome_zarr(path: Path) -> Volume:
     voxel = scales.get("raw", scales["cells"])
     for name, scale in scales.items():
         if not np.allclose(scale, voxel):
-            raise InputError(f"{path}: layer {name!r} has voxel size {scale} nm but the volume "
-                             f"has {voxel} nm; expected every layer at the base resolution")
+            raise InputError(
+                f"{path}: layer {name!r} has voxel size {scale} nm but the volume "
+                f"has {voxel} nm; expected every layer at the base resolution"
+            )
     shape = tuple(int(s) for s in labels["cells"].shape[-3:])
-    return Volume(path=path, voxel_size_nm_zyx=voxel, shape_zyx=shape,  # type: ignore[arg-type]
-                  raw=raw, labels=labels)
+    return Volume(
+        path=path,
+        voxel_size_nm_zyx=voxel,
+        shape_zyx=shape,  # type: ignore[arg-type]
+        raw=raw,
+        labels=labels,
+    )
 
 
 def check_volume(volume: Volume) -> None:
@@ -174,27 +196,36 @@ def check_volume(volume: Volume) -> None:
         layers["raw"] = volume.raw
     for name, arr in layers.items():
         if tuple(arr.shape[-3:]) != volume.shape_zyx:
-            raise InputError(f"{volume.path}: layer {name!r} has shape {tuple(arr.shape)} but "
-                             f"labels/cells has {volume.shape_zyx}; expected all layers the same "
-                             "shape (z, y, x)")
+            raise InputError(
+                f"{volume.path}: layer {name!r} has shape {tuple(arr.shape)} but "
+                f"labels/cells has {volume.shape_zyx}; expected all layers the same "
+                "shape (z, y, x)"
+            )
         if arr.ndim != 3:
-            raise InputError(f"{volume.path}: layer {name!r} has {arr.ndim} dimensions; "
-                             "expected 3 (z, y, x)")
+            raise InputError(
+                f"{volume.path}: layer {name!r} has {arr.ndim} dimensions; expected 3 (z, y, x)"
+            )
     dt = np.dtype(cells.dtype)
     if dt.kind == "f":
-        raise InputError(f"{volume.path}: labels/cells has dtype {dt}; expected unsigned "
-                         "integer instance ids (uint32 or uint64)")
+        raise InputError(
+            f"{volume.path}: labels/cells has dtype {dt}; expected unsigned "
+            "integer instance ids (uint32 or uint64)"
+        )
     if dt.kind not in "ui":
         raise InputError(f"{volume.path}: labels/cells has dtype {dt}; expected uint32 or uint64")
     if dt.kind == "i":
         for z in range(0, volume.shape_zyx[0], max(1, cells.chunks[0])):
-            block = np.asarray(cells[z:z + cells.chunks[0]])
+            block = np.asarray(cells[z : z + cells.chunks[0]])
             if block.size and block.min() < 0:
-                raise InputError(f"{volume.path}: labels/cells has negative ids; expected "
-                                 "non-negative instance ids (0 = background)")
+                raise InputError(
+                    f"{volume.path}: labels/cells has negative ids; expected "
+                    "non-negative instance ids (0 = background)"
+                )
     for name in OPTIONAL_LAYERS:
         if name in volume.labels:
             ldt = np.dtype(volume.labels[name].dtype)
             if ldt.kind not in "uib":
-                raise InputError(f"{volume.path}: labels/{name} has dtype {ldt}; expected "
-                                 "uint8 (a 0/1 or 0/255 mask, or a probability map)")
+                raise InputError(
+                    f"{volume.path}: labels/{name} has dtype {ldt}; expected "
+                    "uint8 (a 0/1 or 0/255 mask, or a probability map)"
+                )

@@ -23,8 +23,12 @@ def free_port() -> int:
 @pytest.fixture(scope="session")
 def neo4j_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalNeo4j]:
     """A managed Neo4j in a fresh data dir on a free loopback port (stopped at the end)."""
-    local = LocalNeo4jSettings(data_dir=tmp_path_factory.mktemp("data"), bolt_port=free_port(),
-                               heap="768m", pagecache="256m")
+    local = LocalNeo4jSettings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        bolt_port=free_port(),
+        heap="768m",
+        pagecache="256m",
+    )
     server = LocalNeo4j(local)
     server.start(echo=lambda *_: None)
     yield server
@@ -64,8 +68,12 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, neo4j_settings: Neo4j
     folder = tmp_path_factory.mktemp("tiny")
     labels = two_cells_with_synapse()
     write_volume(folder / "v.zarr", np.zeros(labels["cells"].shape, np.uint8), labels)
-    tables = run_stages(open_volume(folder / "v.zarr"), "tiny",
-                        IngestSettings(data_dir=folder, min_neuron_voxels=10), progress=False)
+    tables = run_stages(
+        open_volume(folder / "v.zarr"),
+        "tiny",
+        IngestSettings(data_dir=folder, min_neuron_voxels=10),
+        progress=False,
+    )
     load(tables, neo4j_settings)
     return "tiny"
 

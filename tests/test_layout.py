@@ -43,7 +43,18 @@ def test_the_notebook_client_imports_nothing_of_ours():
 
 
 def test_the_layout_of_design_md_is_there():
-    for name in ("ingest", "graph", "api", "models", "web", "connectome", "tests",
-                 "benchmarks", "docker-compose.yml", "Dockerfile", "README.md",
-                 "pyproject.toml"):
+    for name in (
+        "ingest",
+        "graph",
+        "api",
+        "models",
+        "web",
+        "connectome",
+        "tests",
+        "benchmarks",
+        "docker-compose.yml",
+        "Dockerfile",
+        "README.md",
+        "pyproject.toml",
+    ):
         assert (ROOT / name).exists(), name

@@ -9,16 +9,26 @@ import zarr
 
 
 def _multiscales(name: str, scale: list[float]) -> dict:
-    return {"multiscales": [{
-        "version": "0.4", "name": name,
-        "axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": scale}]}]}]}
+    return {
+        "multiscales": [
+            {
+                "version": "0.4",
+                "name": name,
+                "axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"],
+                "datasets": [
+                    {"path": "0", "coordinateTransformations": [{"type": "scale", "scale": scale}]}
+                ],
+            }
+        ]
+    }
 
 
-def write_volume(path: Path, raw: np.ndarray | None, labels: dict[str, np.ndarray],
-                 voxel_size_nm_zyx: tuple[float, float, float] | None = (20.0, 10.0, 10.0),
-                 ) -> Path:
+def write_volume(
+    path: Path,
+    raw: np.ndarray | None,
+    labels: dict[str, np.ndarray],
+    voxel_size_nm_zyx: tuple[float, float, float] | None = (20.0, 10.0, 10.0),
+) -> Path:
     """Write an NGFF 0.4 container; ``voxel_size_nm_zyx=None`` leaves the scale out."""
     root = zarr.open_group(str(path), mode="w")
     scale = list(voxel_size_nm_zyx) if voxel_size_nm_zyx else None
@@ -58,5 +68,10 @@ def two_cells_with_synapse(shape=(8, 32, 32)) -> dict[str, np.ndarray]:
     mito = np.zeros(shape, np.uint8)
     mito[3:5, 14:18, 4:7] = 1
     stype = junction.copy()
-    return {"cells": cells, "mitochondria": mito, "vesicle_clouds": vesicles,
-            "synaptic_junctions": junction, "synapse_type": stype}
+    return {
+        "cells": cells,
+        "mitochondria": mito,
+        "vesicle_clouds": vesicles,
+        "synaptic_junctions": junction,
+        "synapse_type": stype,
+    }

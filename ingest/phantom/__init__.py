@@ -59,10 +59,13 @@ from .truth import SCHEMA
 __all__ = ["LABEL_NAMES", "SCHEMA", "make_phantom"]
 
 
-def make_phantom(out: str | os.PathLike, seed: int = 0,
-                 shape_zyx: tuple[int, int, int] = (64, 256, 256),
-                 voxel_size_nm_zyx: tuple[float, float, float] = (20.0, 10.0, 10.0),
-                 progress: bool = False) -> dict:
+def make_phantom(
+    out: str | os.PathLike,
+    seed: int = 0,
+    shape_zyx: tuple[int, int, int] = (64, 256, 256),
+    voxel_size_nm_zyx: tuple[float, float, float] = (20.0, 10.0, 10.0),
+    progress: bool = False,
+) -> dict:
     """Write a deterministic synthetic EM volume with ground truth as OME-Zarr.
 
     The container at ``out`` holds the raw image (array ``0``, uint8) and the label groups
@@ -117,8 +120,9 @@ def make_phantom(out: str | os.PathLike, seed: int = 0,
     if len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"shape_zyx must be three positive ints, got {shape_zyx!r}")
     if len(voxel) != 3 or min(voxel) <= 0:
-        raise ValueError(f"voxel_size_nm_zyx must be three positive floats, got "
-                         f"{voxel_size_nm_zyx!r}")
+        raise ValueError(
+            f"voxel_size_nm_zyx must be three positive floats, got {voxel_size_nm_zyx!r}"
+        )
     volumes, truth = build(int(seed), shape, voxel, progress)  # type: ignore[arg-type]
     write_phantom(out_path, volumes, truth, voxel)  # type: ignore[arg-type]
     return truth

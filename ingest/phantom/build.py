@@ -32,9 +32,12 @@ _STAGES: list[tuple[str, Callable[[Scene], None]]] = [
 ]
 
 
-def build(seed: int, shape_zyx: tuple[int, int, int],
-          voxel_size_nm_zyx: tuple[float, float, float],
-          progress: bool) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
+def build(
+    seed: int,
+    shape_zyx: tuple[int, int, int],
+    voxel_size_nm_zyx: tuple[float, float, float],
+    progress: bool,
+) -> tuple[dict[str, NDArray[Any]], dict[str, Any]]:
     """Build a phantom in memory.
 
     Returns the volumes (``raw``; the cell labels as ``cells_index`` into the id table

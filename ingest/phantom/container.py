@@ -17,8 +17,12 @@ LABEL_NAMES = ("cells", "mitochondria", "vesicle_clouds", "synaptic_junctions", 
 CHUNKS_ZYX = (32, 128, 128)
 
 
-def write_phantom(out_path: Path, volumes: dict[str, NDArray[Any]], truth: dict[str, Any],
-                  voxel_size_nm_zyx: tuple[float, float, float]) -> None:
+def write_phantom(
+    out_path: Path,
+    volumes: dict[str, NDArray[Any]],
+    truth: dict[str, Any],
+    voxel_size_nm_zyx: tuple[float, float, float],
+) -> None:
     """Write the container to ``out_path`` all at once or not at all.
 
     It is built in ``<out_path>.partial-<pid>`` next to ``out_path`` and moved into place with
@@ -37,17 +41,26 @@ def write_phantom(out_path: Path, volumes: dict[str, NDArray[Any]], truth: dict[
 
 
 def _multiscales(name: str, voxel_size_nm_zyx: tuple[float, float, float]) -> list[dict]:
-    return [{
-        "version": "0.4",
-        "name": name,
-        "axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"],
-        "datasets": [{"path": "0", "coordinateTransformations": [
-            {"type": "scale", "scale": [float(v) for v in voxel_size_nm_zyx]}]}],
-    }]
+    return [
+        {
+            "version": "0.4",
+            "name": name,
+            "axes": [{"name": a, "type": "space", "unit": "nanometer"} for a in "zyx"],
+            "datasets": [
+                {
+                    "path": "0",
+                    "coordinateTransformations": [
+                        {"type": "scale", "scale": [float(v) for v in voxel_size_nm_zyx]}
+                    ],
+                }
+            ],
+        }
+    ]
 
 
-def _write_container(path: Path, volumes: dict[str, NDArray[Any]],
-                     voxel_size_nm_zyx: tuple[float, float, float]) -> None:
+def _write_container(
+    path: Path, volumes: dict[str, NDArray[Any]], voxel_size_nm_zyx: tuple[float, float, float]
+) -> None:
     # Threaded Blosc stores blocks in completion order; compress in the calling thread so
     # the same arrays always give the same bytes.
     previous = blosc.use_threads
@@ -58,17 +71,24 @@ def _write_container(path: Path, volumes: dict[str, NDArray[Any]],
         blosc.use_threads = previous
 
 
-def _write_arrays(path: Path, volumes: dict[str, NDArray[Any]],
-                  voxel_size_nm_zyx: tuple[float, float, float]) -> None:
+def _write_arrays(
+    path: Path, volumes: dict[str, NDArray[Any]], voxel_size_nm_zyx: tuple[float, float, float]
+) -> None:
     raw = volumes["raw"]
     shape = raw.shape
     chunks = tuple(min(c, s) for c, s in zip(CHUNKS_ZYX, shape, strict=True))
     compressor = Blosc(cname="zstd", clevel=5, shuffle=Blosc.SHUFFLE)
 
     def create(group: zarr.Group, dtype: Any) -> zarr.Array:
-        return group.create_dataset("0", shape=shape, chunks=chunks, dtype=dtype,
-                                    compressor=compressor, fill_value=0,
-                                    dimension_separator="/")
+        return group.create_dataset(
+            "0",
+            shape=shape,
+            chunks=chunks,
+            dtype=dtype,
+            compressor=compressor,
+            fill_value=0,
+            dimension_separator="/",
+        )
 
     root = zarr.open_group(str(path), mode="w")
     root.attrs["multiscales"] = _multiscales("raw", voxel_size_nm_zyx)
@@ -77,15 +97,17 @@ def _write_arrays(path: Path, volumes: dict[str, NDArray[Any]],
     labels.attrs["labels"] = list(LABEL_NAMES)
     for name in LABEL_NAMES:
         grp = labels.create_group(name)
-        grp.attrs.update({
-            "multiscales": _multiscales(name, voxel_size_nm_zyx),
-            "image-label": {"version": "0.4", "source": {"image": "../../"}},
-        })
+        grp.attrs.update(
+            {
+                "multiscales": _multiscales(name, voxel_size_nm_zyx),
+                "image-label": {"version": "0.4", "source": {"image": "../../"}},
+            }
+        )
         if name == "cells":
             arr = create(grp, np.uint64)
             lut, index = volumes["cells_lut"], volumes["cells_index"]
             for z0 in range(0, shape[0], chunks[0]):  # uint64 ids straight from the table
-                arr[z0:z0 + chunks[0]] = lut[index[z0:z0 + chunks[0]]]
+                arr[z0 : z0 + chunks[0]] = lut[index[z0 : z0 + chunks[0]]]
         else:
             create(grp, np.uint8)[...] = volumes[name]
 

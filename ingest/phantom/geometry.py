@@ -90,8 +90,11 @@ class Grid:
         hi = np.minimum(hi, self.shape)
         if np.any(hi <= lo):
             return None
-        return (slice(int(lo[0]), int(hi[0])), slice(int(lo[1]), int(hi[1])),
-                slice(int(lo[2]), int(hi[2])))
+        return (
+            slice(int(lo[0]), int(hi[0])),
+            slice(int(lo[1]), int(hi[1])),
+            slice(int(lo[2]), int(hi[2])),
+        )
 
     def rel(self, sl: Slices, center_nm: FloatArray) -> list[FloatArray]:
         """Broadcastable z, y, x voxel-centre offsets (nm) from ``center_nm`` inside ``sl``."""
@@ -133,8 +136,9 @@ class Grid:
             return None, None
         return sl, self.dist2(sl, center_nm) <= r_nm * r_nm
 
-    def ellipsoid(self, center_nm: FloatArray, axes: FloatArray, radii_nm: FloatArray,
-                  pad: int = 0) -> Raster:
+    def ellipsoid(
+        self, center_nm: FloatArray, axes: FloatArray, radii_nm: FloatArray, pad: int = 0
+    ) -> Raster:
         """Oriented ellipsoid; ``axes`` rows are unit principal axes (z, y, x components)."""
         sl = self.box(center_nm, float(np.max(radii_nm)), pad)
         if sl is None:
@@ -166,8 +170,9 @@ class Grid:
         """``voxels`` voxel steps measured along ``normal`` (anisotropy aware)."""
         return voxels * float(np.sqrt(np.sum((normal * self.v) ** 2))) + 1e-6
 
-    def disc(self, center_nm: FloatArray, normal: FloatArray, r_nm: float, half_nm: float,
-             pad: int = 0) -> Raster:
+    def disc(
+        self, center_nm: FloatArray, normal: FloatArray, r_nm: float, half_nm: float, pad: int = 0
+    ) -> Raster:
         """Flat disc of radius ``r_nm``, ``half_nm`` thick on each side of its plane."""
         sl = self.box(center_nm, r_nm + half_nm, pad)
         if sl is None:

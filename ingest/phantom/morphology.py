@@ -62,16 +62,28 @@ def plan_cells(scene: Scene) -> None:
         for _ in range(16):
             c = rng.uniform(-0.1, 1.1, size=3) * ext
             c[0] = rng.uniform(0.2, 0.8) * ext[0]
-            score = min((float(np.linalg.norm((c - o) * [1.5, 1, 1])) - ro - r_base
-                         for o, ro in zip(centres, mean_r, strict=True)), default=np.inf)
+            score = min(
+                (
+                    float(np.linalg.norm((c - o) * [1.5, 1, 1])) - ro - r_base
+                    for o, ro in zip(centres, mean_r, strict=True)
+                ),
+                default=np.inf,
+            )
             if score > best_score:
                 best, best_score = c, score
         assert best is not None
         centres.append(best)
         mean_r.append(r_base)
-        scene.cells.append(Cell(label=k + 1, id=ids[k], type=types[k],
-                                soma_center_nm=best, soma_radii_nm=radii,
-                                axon_radius_nm=float(rng.uniform(*_AXON_RADIUS_NM))))
+        scene.cells.append(
+            Cell(
+                label=k + 1,
+                id=ids[k],
+                type=types[k],
+                soma_center_nm=best,
+                soma_radii_nm=radii,
+                axon_radius_nm=float(rng.uniform(*_AXON_RADIUS_NM)),
+            )
+        )
     for cell in scene.cells:
         _plan_dendrites(scene, cell)
 
@@ -120,14 +132,23 @@ def _plan_dendrites(scene: Scene, cell: Cell) -> None:
             tangent = unit(den.points_nm[i + 1] - den.points_nm[i - 1])
             bd = unit(tangent + 1.2 * perp_unit(rng, tangent, 0.35))
             rb = max(0.75 * float(den.radii_nm[i]), _DENDRITE_RADIUS_NM[0])
-            branch = _grow(scene, cell, den.points_nm[i], bd, rb, 0.8 * rb,
-                           float(rng.uniform(500.0, 1400.0)))
+            branch = _grow(
+                scene, cell, den.points_nm[i], bd, rb, 0.8 * rb, float(rng.uniform(500.0, 1400.0))
+            )
             if branch is not None:
                 cell.dendrites.append(branch)
 
 
-def _grow(scene: Scene, cell: Cell, p: FloatArray, d: FloatArray, r0: float, r1: float,
-          length_nm: float, step_nm: float = 50.0) -> Dendrite | None:
+def _grow(
+    scene: Scene,
+    cell: Cell,
+    p: FloatArray,
+    d: FloatArray,
+    r0: float,
+    r1: float,
+    length_nm: float,
+    step_nm: float = 50.0,
+) -> Dendrite | None:
     """Smooth random polyline from ``p``; stops outside the volume or in another soma."""
     rng, ext = scene.rng, scene.g.extent_nm
     zfac = np.array([0.35, 1.0, 1.0])
@@ -166,8 +187,12 @@ def rasterise_cells(scene: Scene) -> None:
     for cell in scene.cells:
         for den in cell.dendrites:
             for i in range(len(den.points_nm) - 1):
-                sl, m = g.capsule(den.points_nm[i], den.points_nm[i + 1],
-                                  float(den.radii_nm[i]), float(den.radii_nm[i + 1]))
+                sl, m = g.capsule(
+                    den.points_nm[i],
+                    den.points_nm[i + 1],
+                    float(den.radii_nm[i]),
+                    float(den.radii_nm[i + 1]),
+                )
                 scene.paint(sl, m, cell.label, DENDRITE)
     for cell in scene.cells:
         for den in cell.dendrites:
@@ -256,14 +281,23 @@ def _candidates(scene: Scene) -> tuple[FloatArray, FloatArray, NDArray[np.int64]
         for _ in range(32):
             add(soma, cell, "soma")
     if not pts:
-        return (np.zeros((0, 3)), np.zeros((0, 3)), np.zeros(0, dtype=np.int64),
-                np.zeros(0, dtype=object))
-    return (np.array(pts), np.array(normals), np.array(cells, dtype=np.int64),
-            np.array(kinds, dtype=object))
+        return (
+            np.zeros((0, 3)),
+            np.zeros((0, 3)),
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=object),
+        )
+    return (
+        np.array(pts),
+        np.array(normals),
+        np.array(cells, dtype=np.int64),
+        np.array(kinds, dtype=object),
+    )
 
 
-def _try_bouton(scene: Scene, pre: Cell, post: int, p: FloatArray, n: FloatArray, kind: str,
-                synaptic: bool) -> Contact | None:
+def _try_bouton(
+    scene: Scene, pre: Cell, post: int, p: FloatArray, n: FloatArray, kind: str, synaptic: bool
+) -> Contact | None:
     """Paint a bouton of ``pre`` pressed against ``post`` at ``p``, if there is room."""
     rng, g = scene.rng, scene.g
     r_b = float(rng.uniform(*_BOUTON_RADIUS_NM))
@@ -286,9 +320,17 @@ def _try_bouton(scene: Scene, pre: Cell, post: int, p: FloatArray, n: FloatArray
         if np.any(foreign & (g.dist2(sl, p) <= (0.6 * r_b) ** 2)):
             return None
     scene.paint(sl, sph, pre.label, AXON)
-    return Contact(pre=pre.label, post=post, point_nm=p, normal=n,
-                   bouton_center_nm=centre, bouton_radius_nm=r_b, post_kind=kind,
-                   synaptic=synaptic, junction_radius_nm=0.0)
+    return Contact(
+        pre=pre.label,
+        post=post,
+        point_nm=p,
+        normal=n,
+        bouton_center_nm=centre,
+        bouton_radius_nm=r_b,
+        post_kind=kind,
+        synaptic=synaptic,
+        junction_radius_nm=0.0,
+    )
 
 
 def place_boutons(scene: Scene) -> None:
@@ -339,8 +381,9 @@ def place_boutons(scene: Scene) -> None:
             j = int(rng.choice(np.flatnonzero(sel)))
             used[j] = True
             synaptic = plans[cell.label][-1]
-            c = _try_bouton(scene, cell, int(cand_cell[j]), cand_p[j], cand_n[j],
-                            str(cand_kind[j]), synaptic)
+            c = _try_bouton(
+                scene, cell, int(cand_cell[j]), cand_p[j], cand_n[j], str(cand_kind[j]), synaptic
+            )
             if c is None:
                 fails[cell.label] += 1
                 continue
@@ -377,8 +420,16 @@ def rasterise_axons(scene: Scene) -> None:
             tail_dir = random_unit(rng, 0.35)
             if len(path) > 1:
                 tail_dir = unit(path[-1] - path[-2] + 200.0 * tail_dir)
-            extra = _grow(scene, cell, path[-1], tail_dir, r, r,
-                          float(rng.uniform(300.0, 1200.0)), step_nm=60.0)
+            extra = _grow(
+                scene,
+                cell,
+                path[-1],
+                tail_dir,
+                r,
+                r,
+                float(rng.uniform(300.0, 1200.0)),
+                step_nm=60.0,
+            )
             if extra is not None:
                 path.extend(list(extra.points_nm[1:]))
         start = cell.soma_center_nm + d * 0.9 * ellipsoid_ray_nm(cell.soma_radii_nm, d)

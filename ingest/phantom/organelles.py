@@ -17,8 +17,14 @@ from .scene import Scene
 FAR_MITO_NM = 550.0  # TypeA small synapses keep every own mitochondrion at least this far
 
 
-def try_mito(scene: Scene, cell: int, centre: FloatArray, axes: FloatArray,
-             radii: FloatArray, avoid_nm: FloatArray | None) -> bool:
+def try_mito(
+    scene: Scene,
+    cell: int,
+    centre: FloatArray,
+    axes: FloatArray,
+    radii: FloatArray,
+    avoid_nm: FloatArray | None,
+) -> bool:
     """Label an ellipsoidal mitochondrion if it fits.
 
     It must lie one voxel inside ``cell``, touch no junction, vesicle cloud or (within two
@@ -47,8 +53,11 @@ def try_mito(scene: Scene, cell: int, centre: FloatArray, axes: FloatArray,
         return False
     if cc3d.connected_components(m, connectivity=26).max() != 1:
         return False
-    if avoid_nm is not None and avoid_nm.size and (
-            np.min(np.linalg.norm(avoid_nm - centre, axis=1)) - radii.max() < FAR_MITO_NM):
+    if (
+        avoid_nm is not None
+        and avoid_nm.size
+        and (np.min(np.linalg.norm(avoid_nm - centre, axis=1)) - radii.max() < FAR_MITO_NM)
+    ):
         d = cKDTree(g.coords_nm(sl, m)).query(avoid_nm)[0]
         if np.min(d) < FAR_MITO_NM:
             return False
@@ -67,13 +76,15 @@ def avoid_points(scene: Scene) -> dict[int, FloatArray]:
     return {k: np.array(v) for k, v in out.items()}
 
 
-def _random_shape(rng: np.random.Generator, half_length_nm: tuple[float, float],
-                  radius_nm: tuple[float, float]) -> tuple[FloatArray, FloatArray]:
+def _random_shape(
+    rng: np.random.Generator, half_length_nm: tuple[float, float], radius_nm: tuple[float, float]
+) -> tuple[FloatArray, FloatArray]:
     """Principal axes (long axis flattened towards yx) and radii of a random ellipsoid."""
     long_axis = random_unit(rng, 0.35)
     axes = frame(long_axis, perp_unit(rng, long_axis))
-    radii = np.array([rng.uniform(*half_length_nm), rng.uniform(*radius_nm),
-                      rng.uniform(*radius_nm)])
+    radii = np.array(
+        [rng.uniform(*half_length_nm), rng.uniform(*radius_nm), rng.uniform(*radius_nm)]
+    )
     return axes, radii
 
 

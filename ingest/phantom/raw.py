@@ -22,8 +22,7 @@ def render_raw(scene: Scene) -> NDArray[np.uint8]:
     shape = lab.shape
     vmin = float(g.v.min())
     sigma_tex = tuple(float(1.0 * vmin / v) for v in g.v)
-    texture = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32),
-                                      sigma_tex)
+    texture = ndimage.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), sigma_tex)
     texture *= np.float32(1.0 / max(float(texture.std()), 1e-6))
     raw = np.where(lab > 0, np.float32(165.0), np.float32(112.0))
     raw += 5.0 * texture

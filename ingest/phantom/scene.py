@@ -62,8 +62,12 @@ class Scene:
     ``jid`` (junction label), ``mid`` (mitochondrion label) and ``ves`` (vesicle clouds).
     """
 
-    def __init__(self, seed: int, shape_zyx: tuple[int, int, int],
-                 voxel_size_nm_zyx: tuple[float, float, float]):
+    def __init__(
+        self,
+        seed: int,
+        shape_zyx: tuple[int, int, int],
+        voxel_size_nm_zyx: tuple[float, float, float],
+    ):
         self.seed = seed
         self.shape = shape_zyx
         self.voxel = voxel_size_nm_zyx

@@ -45,7 +45,7 @@ def assign_junction_sizes(scene: Scene) -> None:
         pts = np.array([c.point_nm for c in syn]).reshape(-1, 3)
         for start in range(k - n_large + 1):
             inside = np.zeros(k, dtype=bool)
-            inside[start:start + n_large] = True
+            inside[start : start + n_large] = True
             if n_large == 0 or inside.all():
                 gap = np.inf
             else:
@@ -55,8 +55,9 @@ def assign_junction_sizes(scene: Scene) -> None:
                 best, best_gap = start, gap
         for i, c in enumerate(syn):
             large = best <= i < best + n_large
-            c.junction_radius_nm = float(np.exp(rng.uniform(mid, hi) if large
-                                                 else rng.uniform(lo, mid)))
+            c.junction_radius_nm = float(
+                np.exp(rng.uniform(mid, hi) if large else rng.uniform(lo, mid))
+            )
 
 
 def rasterise_junctions(scene: Scene) -> None:
@@ -149,10 +150,11 @@ def place_synaptic_mitos(scene: Scene) -> None:
         c.near_mito = c.junction_radius_nm > median
     # TypeB: a fair coin per synapse, balanced within pairs of similar size, so that
     # small and large synapses get the same mixture of near and far mitochondria
-    type_b = sorted((c for c in syn if scene.cell(c.pre).type != "TypeA"),
-                    key=lambda c: c.junction_radius_nm)
+    type_b = sorted(
+        (c for c in syn if scene.cell(c.pre).type != "TypeA"), key=lambda c: c.junction_radius_nm
+    )
     for i in range(0, len(type_b), 2):
-        pair = type_b[i:i + 2]
+        pair = type_b[i : i + 2]
         first_near = bool(rng.random() < 0.5)
         pair[0].near_mito = first_near
         if len(pair) == 2:

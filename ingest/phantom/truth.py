@@ -24,7 +24,7 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
     n_cells = len(scene.cells)
     counts = np.zeros((n_cells + 1, 4), dtype=np.int64)
     for z0 in range(0, lab.shape[0], 16):
-        key = lab[z0:z0 + 16].astype(np.int64) * 4 + scene.comp[z0:z0 + 16]
+        key = lab[z0 : z0 + 16].astype(np.int64) * 4 + scene.comp[z0 : z0 + 16]
         counts += np.bincount(key.ravel(), minlength=(n_cells + 1) * 4).reshape(-1, 4)
     _show_large_ids(scene, counts.sum(axis=1))
     cells_out = []
@@ -32,14 +32,19 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
         row = counts[cell.label]
         if row.sum() == 0:
             continue
-        cells_out.append({
-            "id": str(cell.id),
-            "type": cell.type,
-            "soma_center_xyz_vx": [float(x) for x in (cell.soma_center_nm / g.v)[::-1]],
-            "voxels": int(row.sum()),
-            "compartment_voxels": {"soma": int(row[SOMA]), "dendrite": int(row[DENDRITE]),
-                                   "axon": int(row[AXON])},
-        })
+        cells_out.append(
+            {
+                "id": str(cell.id),
+                "type": cell.type,
+                "soma_center_xyz_vx": [float(x) for x in (cell.soma_center_nm / g.v)[::-1]],
+                "voxels": int(row.sum()),
+                "compartment_voxels": {
+                    "soma": int(row[SOMA]),
+                    "dendrite": int(row[DENDRITE]),
+                    "axon": int(row[AXON]),
+                },
+            }
+        )
 
     # junctions and mitochondria: centroids and counts from the final arrays
     n_j = scene.n_synapse_labels
@@ -68,24 +73,30 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
         dist = None
         if tree is not None:
             dist = float(tree.query(pos_xyz[::-1] * g.v)[0])
-        synapses.append({
-            "id": len(synapses) + 1,
-            "pre": str(pre.id),
-            "post": str(post.id),
-            "position_xyz_vx": [float(x) for x in pos_xyz],
-            "junction_voxels": int(j_count[c.jid]),
-            "area_nm2": float(math.pi * c.junction_radius_nm**2),
-            "type": SYNAPSE_TYPE[pre.type],
-            "post_compartment": c.post_kind,
-            "mito_distance_nm": dist,
-        })
+        synapses.append(
+            {
+                "id": len(synapses) + 1,
+                "pre": str(pre.id),
+                "post": str(post.id),
+                "position_xyz_vx": [float(x) for x in pos_xyz],
+                "junction_voxels": int(j_count[c.jid]),
+                "area_nm2": float(math.pi * c.junction_radius_nm**2),
+                "type": SYNAPSE_TYPE[pre.type],
+                "post_compartment": c.post_kind,
+                "mito_distance_nm": dist,
+            }
+        )
     n_syn_labels = n_j - len(scene.orphan_cells)
     orphans = []
     for k, label in enumerate(scene.orphan_cells):
         j = n_syn_labels + 1 + k
         if j_count[j]:
-            orphans.append({"cell": str(scene.cell(label).id),
-                            "position_xyz_vx": [float(x) for x in j_sum[j] / j_count[j]]})
+            orphans.append(
+                {
+                    "cell": str(scene.cell(label).id),
+                    "position_xyz_vx": [float(x) for x in j_sum[j] / j_count[j]],
+                }
+            )
     mitos: list[dict[str, Any]] = []
     order = np.argsort(mv, kind="stable")
     first = np.searchsorted(mv[order], np.arange(1, scene.n_mito + 1))
@@ -93,13 +104,15 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
         if m_count[k] == 0:
             continue
         i = order[first[k - 1]]
-        mitos.append({
-            "id": len(mitos) + 1,
-            "cell": str(scene.cell(int(m_cell[i])).id),
-            "compartment": COMPARTMENT_NAMES[int(np.argmax(m_comp[k, 1:]) + 1)],
-            "centroid_xyz_vx": [float(x) for x in m_sum[k] / m_count[k]],
-            "voxels": int(m_count[k]),
-        })
+        mitos.append(
+            {
+                "id": len(mitos) + 1,
+                "cell": str(scene.cell(int(m_cell[i])).id),
+                "compartment": COMPARTMENT_NAMES[int(np.argmax(m_comp[k, 1:]) + 1)],
+                "centroid_xyz_vx": [float(x) for x in m_sum[k] / m_count[k]],
+                "voxels": int(m_count[k]),
+            }
+        )
     truth = {
         "schema": SCHEMA,
         "seed": int(scene.seed),

@@ -19,8 +19,10 @@ def client(api_url, tiny_dataset):
 
 
 def test_body_ids_above_2_53_cross_graphql_as_exact_strings(client):
-    data = client.execute(gql("""{ neurons(dataset: "tiny") { totalCount
-        nodes { bodyId size pre post } pageInfo { hasNextPage } } }"""))
+    data = client.execute(
+        gql("""{ neurons(dataset: "tiny") { totalCount
+        nodes { bodyId size pre post } pageInfo { hasNextPage } } }""")
+    )
     ids = [n["bodyId"] for n in data["neurons"]["nodes"]]
     assert str(A) in ids and str(B) in ids
     assert data["neurons"]["totalCount"] == 2
@@ -50,10 +52,12 @@ def test_neuron_lists_partners_with_weights(client):
 
 
 def test_synapses_carry_the_mitochondrion_distance(client):
-    data = client.execute(gql("""query($pre: BodyId) { synapses(dataset: "tiny", pre: $pre) {
+    data = client.execute(
+        gql("""query($pre: BodyId) { synapses(dataset: "tiny", pre: $pre) {
         pre post confidence synapseType mitoDistanceNm
         closestMitochondrion { euclideanNm } preLocation { x y z } } }"""),
-        variable_values={"pre": str(A)})
+        variable_values={"pre": str(A)},
+    )
     (syn,) = data["synapses"]
     assert (syn["pre"], syn["post"]) == (str(A), str(B))
     assert syn["synapseType"] == "asymmetric" and syn["confidence"] > 0.9
@@ -74,9 +78,14 @@ def test_unknown_neuron_is_null_and_bad_input_is_a_clear_error(client):
 
 def test_cypher_round_trips_do_not_grow_with_the_neurons_returned(api_url, tiny_dataset):
     def trips(first: int) -> int:
-        r = httpx.post(api_url + "/graphql", json={"query": f"""{{ neurons(dataset: "tiny",
+        r = httpx.post(
+            api_url + "/graphql",
+            json={
+                "query": f"""{{ neurons(dataset: "tiny",
             first: {first}) {{ nodes {{ bodyId mitochondria upstream {{ weight neuron {{ size }} }}
-            downstream {{ weight }} }} }} }}"""})
+            downstream {{ weight }} }} }} }}"""
+            },
+        )
         assert r.status_code == 200 and "errors" not in r.json()
         return int(r.headers["X-Cypher-Round-Trips"])
 
@@ -85,7 +94,8 @@ def test_cypher_round_trips_do_not_grow_with_the_neurons_returned(api_url, tiny_
 
 
 def test_graphiql_and_the_web_client_are_served(api_url):
-    assert "graphiql" in httpx.get(api_url + "/graphql",
-                                   headers={"Accept": "text/html"}).text.lower()
+    assert (
+        "graphiql" in httpx.get(api_url + "/graphql", headers={"Accept": "text/html"}).text.lower()
+    )
     page = httpx.get(api_url + "/")
     assert page.status_code == 200 and "/graphql" in page.text

@@ -21,10 +21,20 @@ DATASET = "phantom"
 @pytest.fixture(scope="module")
 def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
     out = tmp_path_factory.mktemp("phantom") / "p.zarr"
-    subprocess.run([connectome_bin, "phantom", str(out), "--seed", "3", "--shape", "64", "256",
-                    "256"], env=cli_env, check=True, capture_output=True, timeout=300)
-    proc = subprocess.run([connectome_bin, "ingest", str(out), "--dataset", DATASET],
-                          env=cli_env, capture_output=True, text=True, timeout=600)
+    subprocess.run(
+        [connectome_bin, "phantom", str(out), "--seed", "3", "--shape", "64", "256", "256"],
+        env=cli_env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    proc = subprocess.run(
+        [connectome_bin, "ingest", str(out), "--dataset", DATASET],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     truth = json.loads((out / "ground_truth.json").read_text())
     truth["path"], truth["stderr"] = out, proc.stderr
@@ -39,12 +49,24 @@ def _graph_synapses(neo4j_settings) -> pd.DataFrame:
             "<-[:Contains]-(b:phantom_Segment) WHERE (ss)-[:ConnectsTo]->(ts) "
             "OPTIONAL MATCH (s)-[c:CloseTo]->(:Element {type: 'mitochondrion'}) "
             "RETURN s.synapseId AS id, a.bodyId AS pre, b.bodyId AS post, "
-            "s.location AS loc, t.location AS tloc, c.euclideanNm AS mito_nm").records
-    frame = pd.DataFrame([{"id": r["id"], "pre": from_neo4j(r["pre"]),
-                           "post": from_neo4j(r["post"]), "mito_nm": r["mito_nm"],
-                           "xyz": (np.array([r["loc"].x, r["loc"].y, r["loc"].z]) +
-                                   np.array([r["tloc"].x, r["tloc"].y, r["tloc"].z])) / 2}
-                          for r in rows])
+            "s.location AS loc, t.location AS tloc, c.euclideanNm AS mito_nm"
+        ).records
+    frame = pd.DataFrame(
+        [
+            {
+                "id": r["id"],
+                "pre": from_neo4j(r["pre"]),
+                "post": from_neo4j(r["post"]),
+                "mito_nm": r["mito_nm"],
+                "xyz": (
+                    np.array([r["loc"].x, r["loc"].y, r["loc"].z])
+                    + np.array([r["tloc"].x, r["tloc"].y, r["tloc"].z])
+                )
+                / 2,
+            }
+            for r in rows
+        ]
+    )
     return frame
 
 
@@ -54,8 +76,11 @@ def _match(truth: dict, found: pd.DataFrame) -> list[tuple[dict, pd.Series]]:
     used: set[int] = set()
     pairs = []
     for s in truth["synapses"]:
-        cand = found[(found["pre"] == int(s["pre"])) & (found["post"] == int(s["post"]))
-                     & ~found["id"].isin(used)]
+        cand = found[
+            (found["pre"] == int(s["pre"]))
+            & (found["post"] == int(s["post"]))
+            & ~found["id"].isin(used)
+        ]
         if cand.empty:
             continue
         pos = np.array(s["position_xyz_vx"]) * vox
@@ -85,7 +110,8 @@ def test_connectsto_weight_equals_number_of_synapses(phantom, neo4j_settings):
     with connect(neo4j_settings) as driver:
         rows = driver.execute_query(
             "MATCH (a:phantom_Segment)-[c:ConnectsTo]->(b:phantom_Segment) "
-            "RETURN a.bodyId AS a, b.bodyId AS b, c.weight AS w").records
+            "RETURN a.bodyId AS a, b.bodyId AS b, c.weight AS w"
+        ).records
     weights = {(from_neo4j(r["a"]), from_neo4j(r["b"])): r["w"] for r in rows}
     assert weights == {k: int(v) for k, v in counts.items()}
     assert max(weights.values()) > 1
@@ -95,8 +121,11 @@ def test_connectsto_weight_equals_number_of_synapses(phantom, neo4j_settings):
 
 def test_mitochondrion_distances_are_within_one_voxel_diagonal(phantom, neo4j_settings):
     diagonal = float(np.linalg.norm(phantom["voxel_size_nm_zyx"]))
-    pairs = [(s, f) for s, f in _match(phantom, _graph_synapses(neo4j_settings))
-             if s["mito_distance_nm"] is not None]
+    pairs = [
+        (s, f)
+        for s, f in _match(phantom, _graph_synapses(neo4j_settings))
+        if s["mito_distance_nm"] is not None
+    ]
     assert len(pairs) >= 20
     errors = [abs(f["mito_nm"] - s["mito_distance_nm"]) for s, f in pairs]
     assert max(errors) <= diagonal
@@ -108,25 +137,32 @@ def test_mitochondria_are_counted_per_cell_exactly(phantom, neo4j_settings):
         rows = driver.execute_query(
             "MATCH (n:phantom_Segment) OPTIONAL MATCH (n)-[:Contains]->"
             "(:ElementSet {type: 'mitochondrion'})-[:Contains]->(m:Element) "
-            "RETURN n.bodyId AS b, count(m) AS c").records
+            "RETURN n.bodyId AS b, count(m) AS c"
+        ).records
     found = {str(from_neo4j(r["b"])): r["c"] for r in rows if r["c"]}
     assert found == {k: int(v) for k, v in truth.items()}
 
 
 def test_cells_and_their_ids_survive_exactly(phantom, neo4j_settings):
     with connect(neo4j_settings) as driver:
-        rows = driver.execute_query("MATCH (n:phantom_Segment) RETURN n.bodyId AS b, "
-                                    "n.size AS size").records
+        rows = driver.execute_query(
+            "MATCH (n:phantom_Segment) RETURN n.bodyId AS b, n.size AS size"
+        ).records
     found = {str(from_neo4j(r["b"])): r["size"] for r in rows}
     assert found == {c["id"]: c["voxels"] for c in phantom["cells"]}
     assert any(int(c) > 2**53 for c in found)
 
 
-def test_reingesting_the_same_volume_changes_nothing(phantom, neo4j_settings, cli_env,
-                                                     connectome_bin):
+def test_reingesting_the_same_volume_changes_nothing(
+    phantom, neo4j_settings, cli_env, connectome_bin
+):
     before = graph_dump(neo4j_settings, DATASET)
-    proc = subprocess.run([connectome_bin, "ingest", str(Path(phantom["path"])), "--dataset",
-                           DATASET, "--quiet"], env=cli_env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        [connectome_bin, "ingest", str(Path(phantom["path"])), "--dataset", DATASET, "--quiet"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     assert graph_dump(neo4j_settings, DATASET) == before

@@ -23,13 +23,25 @@ def graph_dump(settings: Neo4jSettings, dataset: str) -> list[tuple]:
             "OPTIONAL MATCH (n)-[r]->(m) "
             "RETURN labels(n) AS l, properties(n) AS p, type(r) AS t, properties(r) AS rp, "
             "labels(m) AS ml, properties(m) AS mp",
-            p=f"{dataset}_").records
+            p=f"{dataset}_",
+        ).records
+
     def norm(props):
         props = dict(props or {})
         props.pop("lastDatabaseEdit", None)
         return tuple(sorted((k, str(v)) for k, v in props.items()))
-    return sorted((tuple(sorted(r["l"])), norm(r["p"]), r["t"] or "", norm(r["rp"]),
-                   tuple(sorted(r["ml"] or [])), norm(r["mp"])) for r in nodes)
+
+    return sorted(
+        (
+            tuple(sorted(r["l"])),
+            norm(r["p"]),
+            r["t"] or "",
+            norm(r["rp"]),
+            tuple(sorted(r["ml"] or [])),
+            norm(r["mp"]),
+        )
+        for r in nodes
+    )
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +49,12 @@ def tables(tmp_path_factory):
     folder = tmp_path_factory.mktemp("load")
     labels = two_cells_with_synapse()
     write_volume(folder / "v.zarr", np.zeros(labels["cells"].shape, np.uint8), labels)
-    return run_stages(open_volume(folder / "v.zarr"), "loadtest",
-                      IngestSettings(data_dir=folder, min_neuron_voxels=10), progress=False)
+    return run_stages(
+        open_volume(folder / "v.zarr"),
+        "loadtest",
+        IngestSettings(data_dir=folder, min_neuron_voxels=10),
+        progress=False,
+    )
 
 
 def test_loader_writes_the_neuprint_model(tables, neo4j_settings):
@@ -50,20 +66,29 @@ def test_loader_writes_the_neuprint_model(tables, neo4j_settings):
         assert meta["voxelSize"] == [10.0, 10.0, 20.0] and meta["voxelUnits"] == "nanometers"
         assert meta["primaryRois"] and "roiInfo" in meta and "roiHierarchy" in meta
         assert 0 < meta["postHighAccuracyThreshold"] <= 1
-        rows = q("MATCH (a:Neuron:loadtest_Neuron)-[c:ConnectsTo]->(b:loadtest_Neuron) "
-                 "RETURN a.bodyId AS a, b.bodyId AS b, c.weight AS w").records
+        rows = q(
+            "MATCH (a:Neuron:loadtest_Neuron)-[c:ConnectsTo]->(b:loadtest_Neuron) "
+            "RETURN a.bodyId AS a, b.bodyId AS b, c.weight AS w"
+        ).records
         assert [(r["a"], r["b"], r["w"]) for r in rows] == [(A, B, 1)]
-        path = q("MATCH (a:loadtest_Segment {bodyId: $a})-[:Contains]->(ss:SynapseSet)"
-                 "-[:Contains]->(s:Synapse {type: 'pre'})-[:SynapsesTo]->(t:Synapse "
-                 "{type: 'post'})<-[:Contains]-(ts:SynapseSet)<-[:Contains]-"
-                 "(b:loadtest_Segment {bodyId: $b}) WHERE (ss)-[:ConnectsTo]->(ts) "
-                 "RETURN s.location AS loc, ss.datasetBodyIds AS key", a=A, b=B).records
+        path = q(
+            "MATCH (a:loadtest_Segment {bodyId: $a})-[:Contains]->(ss:SynapseSet)"
+            "-[:Contains]->(s:Synapse {type: 'pre'})-[:SynapsesTo]->(t:Synapse "
+            "{type: 'post'})<-[:Contains]-(ts:SynapseSet)<-[:Contains]-"
+            "(b:loadtest_Segment {bodyId: $b}) WHERE (ss)-[:ConnectsTo]->(ts) "
+            "RETURN s.location AS loc, ss.datasetBodyIds AS key",
+            a=A,
+            b=B,
+        ).records
         assert len(path) == 1 and path[0]["key"] == f"loadtest:{A}:{B}"
         assert (path[0]["loc"].x, path[0]["loc"].y, path[0]["loc"].z) == (14, 16, 4)
-        mito = q("MATCH (n:loadtest_Segment {bodyId: $a})-[:Contains]->"
-                 "(:ElementSet {type: 'mitochondrion'})-[:Contains]->"
-                 "(m:Element {type: 'mitochondrion'})<-[c:CloseTo]-(s:Synapse) "
-                 "RETURN m.size AS size, c.euclideanNm AS d", a=A).records
+        mito = q(
+            "MATCH (n:loadtest_Segment {bodyId: $a})-[:Contains]->"
+            "(:ElementSet {type: 'mitochondrion'})-[:Contains]->"
+            "(m:Element {type: 'mitochondrion'})<-[c:CloseTo]-(s:Synapse) "
+            "RETURN m.size AS size, c.euclideanNm AS d",
+            a=A,
+        ).records
         assert [r["size"] for r in mito] == [24]
         assert mito[0]["d"] == pytest.approx(np.sqrt(95**2 + 5**2 + 10**2))
         seg = q("MATCH (n:loadtest_Segment {bodyId: $a}) RETURN n", a=A).records[0]["n"]

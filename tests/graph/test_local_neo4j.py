@@ -43,18 +43,22 @@ def test_a_taken_port_is_one_clear_sentence(tmp_path):
 
 def test_missing_java_is_one_clear_sentence(tmp_path, cli_env, connectome_bin):
     env = dict(cli_env, CONNECTOME_DATA_DIR=str(tmp_path), PATH="/nonexistent")
-    proc = subprocess.run([connectome_bin, "neo4j", "start"], env=env, capture_output=True,
-                          text=True)
+    proc = subprocess.run(
+        [connectome_bin, "neo4j", "start"], env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "connectome neo4j: Java 17 or newer is needed to run Neo4j but `java` is not on PATH; "
-        "install a JDK (apt install openjdk-17-jre-headless)"]
+        "install a JDK (apt install openjdk-17-jre-headless)"
+    ]
 
 
 def test_cli_status_and_env_use_the_data_dir(cli_env, connectome_bin, neo4j_server):
-    out = subprocess.run([connectome_bin, "neo4j", "status"], env=cli_env, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        [connectome_bin, "neo4j", "status"], env=cli_env, capture_output=True, text=True, check=True
+    ).stdout
     assert "running" in out and "apoc:      5.26" in out
-    env_out = subprocess.run([connectome_bin, "neo4j", "env"], env=cli_env,
-                             capture_output=True, text=True, check=True).stdout
+    env_out = subprocess.run(
+        [connectome_bin, "neo4j", "env"], env=cli_env, capture_output=True, text=True, check=True
+    ).stdout
     assert f"export NEO4J_URI={neo4j_server.uri}" in env_out

@@ -22,7 +22,8 @@ def phantom_cells(tmp_path_factory):
 def test_voxel_counts_equal_the_truth(phantom_cells):
     truth, _, table = phantom_cells
     assert dict(zip(table["body_id"].map(str), table["voxels"], strict=True)) == {
-        c["id"]: c["voxels"] for c in truth["cells"]}
+        c["id"]: c["voxels"] for c in truth["cells"]
+    }
 
 
 def test_representative_voxel_lies_inside_its_cell_and_box(phantom_cells):
@@ -32,8 +33,11 @@ def test_representative_voxel_lies_inside_its_cell_and_box(phantom_cells):
         assert r.bbox_min_x <= r.x < r.bbox_max_x and r.bbox_min_z <= r.z < r.bbox_max_z
         zz, yy, xx = np.nonzero(cells == r.body_id)
         assert (zz.min(), yy.min(), xx.min()) == (r.bbox_min_z, r.bbox_min_y, r.bbox_min_x)
-        assert (zz.max() + 1, yy.max() + 1, xx.max() + 1) == (r.bbox_max_z, r.bbox_max_y,
-                                                              r.bbox_max_x)
+        assert (zz.max() + 1, yy.max() + 1, xx.max() + 1) == (
+            r.bbox_max_z,
+            r.bbox_max_y,
+            r.bbox_max_x,
+        )
 
 
 def test_a_cell_too_thin_for_the_search_grid_still_gets_an_inner_voxel():

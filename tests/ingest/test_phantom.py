@@ -69,8 +69,9 @@ def default(tmp_path_factory: pytest.TempPathFactory) -> Phantom:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+    }
 
 
 def test_same_seed_gives_identical_volumes(tmp_path: Path, small: Phantom) -> None:
@@ -83,8 +84,7 @@ def test_same_seed_gives_identical_volumes(tmp_path: Path, small: Phantom) -> No
 def test_different_seeds_give_different_volumes(tmp_path: Path, small: Phantom) -> None:
     out = tmp_path / "other.zarr"
     make_phantom(out, seed=1, shape_zyx=SMALL)
-    assert not np.array_equal(zarr.open_group(str(out), mode="r")["labels/cells/0"][:],
-                              small.cells)
+    assert not np.array_equal(zarr.open_group(str(out), mode="r")["labels/cells/0"][:], small.cells)
 
 
 def test_labels_are_in_the_ngff_04_layout_with_dtypes_and_voxel_size(small: Phantom) -> None:
@@ -102,8 +102,13 @@ def test_labels_are_in_the_ngff_04_layout_with_dtypes_and_voxel_size(small: Phan
     check_multiscales(dict(root.attrs), "raw")
     assert root["0"].dtype == np.uint8
     assert dict(root["labels"].attrs) == {"labels": list(LABEL_NAMES)}
-    dtypes = {"cells": np.uint64, "mitochondria": np.uint8, "vesicle_clouds": np.uint8,
-              "synaptic_junctions": np.uint8, "synapse_type": np.uint8}
+    dtypes = {
+        "cells": np.uint64,
+        "mitochondria": np.uint8,
+        "vesicle_clouds": np.uint8,
+        "synaptic_junctions": np.uint8,
+        "synapse_type": np.uint8,
+    }
     for name in LABEL_NAMES:
         grp = root[f"labels/{name}"]
         check_multiscales(dict(grp.attrs), name)
@@ -247,13 +252,14 @@ def test_some_cells_are_separated_by_gaps_and_others_touch(small: Phantom) -> No
     touching = gaps = 0
     for axis in (1, 2):
         a = np.moveaxis(cells, axis, -1)
-        touching += int(np.sum((a[..., :-1] != a[..., 1:]) & (a[..., :-1] != 0)
-                               & (a[..., 1:] != 0)))
+        touching += int(
+            np.sum((a[..., :-1] != a[..., 1:]) & (a[..., :-1] != 0) & (a[..., 1:] != 0))
+        )
         for gap in (1, 2, 3):
-            left, right = a[..., : -gap - 1], a[..., gap + 1:]
+            left, right = a[..., : -gap - 1], a[..., gap + 1 :]
             between = np.ones(left.shape, dtype=bool)
             for k in range(1, gap + 1):
-                between &= a[..., k: a.shape[-1] - gap - 1 + k] == 0
+                between &= a[..., k : a.shape[-1] - gap - 1 + k] == 0
             gaps += int(np.sum(between & (left != 0) & (right != 0) & (left != right)))
     assert touching > 100
     assert gaps > 100
@@ -287,8 +293,9 @@ def test_large_typea_synapses_have_a_mitochondrion_nearby(default: Phantom) -> N
     def split(type_: int) -> tuple[np.ndarray, np.ndarray]:
         syn = [s for s in default.truth["synapses"] if s["type"] == type_]
         area = np.array([s["area_nm2"] for s in syn])
-        dist = np.array([np.inf if s["mito_distance_nm"] is None else s["mito_distance_nm"]
-                         for s in syn])
+        dist = np.array(
+            [np.inf if s["mito_distance_nm"] is None else s["mito_distance_nm"] for s in syn]
+        )
         median = np.median(area)
         return dist[area <= median], dist[area > median]
 
@@ -312,8 +319,9 @@ def test_existing_output_is_refused(tmp_path: Path) -> None:
     assert (empty / "ground_truth.json").exists()
 
 
-def test_a_failing_write_leaves_no_output_directory(tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_write_leaves_no_output_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def broken(path: Path, truth: dict[str, Any]) -> None:
         raise OSError("disk full")
 
