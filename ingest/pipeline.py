@@ -78,26 +78,18 @@ def _cells(ctx: Context, labels: cells_stage.CellLabels) -> pd.DataFrame:
     return cells_stage.cell_table(labels, ctx.volume.voxel_size_nm_zyx)
 
 
-@stage(
-    "mitochondria",
-    ("cell_labels",),
-    ("mitochondria",),
-    description="mitochondrion instances assigned to cells",
-)
-def _mitochondria(ctx: Context, labels: cells_stage.CellLabels) -> organelles_stage.Organelles:
-    mask = organelles_stage.binarize(_read(ctx.volume.labels["mitochondria"]))
-    return organelles_stage.find_organelles(mask, labels.compact, labels.ids, "mitochondrion")
+def _organelle_stage(layer: str, kind: str) -> Callable[..., organelles_stage.Organelles]:
+    def run(ctx: Context, labels: cells_stage.CellLabels) -> organelles_stage.Organelles:
+        mask = organelles_stage.binarize(_read(ctx.volume.labels[layer]))
+        return organelles_stage.find_organelles(mask, labels.compact, labels.ids, kind)
+
+    return run
 
 
-@stage(
-    "vesicle_clouds",
-    ("cell_labels",),
-    ("vesicle_clouds",),
-    description="vesicle-cloud instances assigned to cells",
-)
-def _vesicle_clouds(ctx: Context, labels: cells_stage.CellLabels) -> organelles_stage.Organelles:
-    mask = organelles_stage.binarize(_read(ctx.volume.labels["vesicle_clouds"]))
-    return organelles_stage.find_organelles(mask, labels.compact, labels.ids, "vesicle_cloud")
+for _layer, _kind in (("mitochondria", "mitochondrion"), ("vesicle_clouds", "vesicle_cloud")):
+    stage(_layer, ("cell_labels",), (_layer,), f"{_kind} instances assigned to cells")(
+        _organelle_stage(_layer, _kind)
+    )
 
 
 @stage(
