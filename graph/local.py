@@ -183,6 +183,7 @@ class LocalNeo4j:
                     "dbms.security.procedures.unrestricted=apoc.*",
                     "dbms.usage_report.enabled=false",
                     "db.transaction.timeout=10m",
+                    "db.tx_log.preallocate=false",  # no 512 MiB of empty log files per server
                     "",
                 ]
             )
