@@ -13,6 +13,7 @@ from neo4j import AsyncGraphDatabase
 from strawberry.fastapi import BaseContext, GraphQLRouter
 
 from api.loaders import Loaders, make_loaders
+from api.precomputed import precomputed_router
 from api.schema import schema
 from api.settings import ApiSettings
 from graph import queries
@@ -55,6 +56,8 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
     app.include_router(
         GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql"), prefix="/graphql"
     )
+
+    app.include_router(precomputed_router(settings.data_dir / "precomputed"))
 
     @app.middleware("http")
     async def count_round_trips(request: Request, call_next: Any) -> Any:

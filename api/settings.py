@@ -22,4 +22,8 @@ class ApiSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_page_size: int = Field(default=1000, description="largest `first` a paged query accepts")
+    data_dir: Path = Field(
+        default_factory=lambda: Path.cwd() / "data",
+        description="the project's data directory; Neuroglancer files under precomputed/",
+    )
     web_dir: Path = Field(default_factory=lambda: Path(__file__).resolve().parent.parent / "web")

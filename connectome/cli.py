@@ -160,7 +160,7 @@ def serve(host: str, port: int) -> None:
 
     neo4j = _neo4j_settings()
     _check_neo4j(neo4j)
-    settings = ApiSettings(host=host, port=port)
+    settings = ApiSettings(host=host, port=port, data_dir=CliSettings().data_dir)
     app = create_app(settings, neo4j)
     base = f"http://{host}:{port}"
     print(f"web client: {base}/\nGraphQL (GraphiQL): {base}/graphql\n", flush=True)

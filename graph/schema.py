@@ -11,7 +11,7 @@ RELATIONSHIPS = ("ConnectsTo", "Contains", "SynapsesTo", "CloseTo")
 DATA_MODEL_VERSION = 1.2
 WHOLE_VOLUME_ROI = "whole_volume"  # the one ROI of a data set that brings none of its own
 
-_DATASET = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+DATASET_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 
 
 class DatasetNameError(ValueError):
@@ -33,7 +33,7 @@ def check_dataset(name: str) -> str:
     ...
     graph.schema.DatasetNameError: data set name 'my data' is not allowed; use a letter ...
     """
-    if not isinstance(name, str) or not _DATASET.match(name):
+    if not isinstance(name, str) or not DATASET_PATTERN.match(name):
         raise DatasetNameError(
             f"data set name {name!r} is not allowed; use a letter followed by letters, digits "
             "or underscores (at most 64)"

@@ -42,14 +42,19 @@ def _stride(voxel_size_nm_zyx: tuple[float, float, float], step_nm: float) -> tu
 
 
 def cell_table(
-    labels: CellLabels, voxel_size_nm_zyx: tuple[float, float, float], step_nm: float = 40.0
+    labels: CellLabels,
+    voxel_size_nm_zyx: tuple[float, float, float],
+    step_nm: float = 40.0,
+    offset_zyx: tuple[int, int, int] = (0, 0, 0),
 ) -> pd.DataFrame:
-    """Voxel count, bounding box and a representative voxel per cell (x, y, z, voxels).
+    """Voxel count, bounding box and a representative voxel per cell (x, y, z, voxels), and
+    that voxel's ``depth`` in nm (distance to the cell's boundary inside this array).
 
     The representative voxel is the one deepest inside the cell (largest distance to its
     boundary), so it always lies in the cell, unlike a centroid of a curved neuron. It is
     searched on a grid of about ``step_nm`` (every voxel of the grid is a voxel of the
-    volume); a cell too thin to meet the grid gets the voxel of its own nearest its centroid.
+    volume); a cell too thin to meet the grid gets the voxel of its own nearest its centroid
+    (depth 0). Coordinates are shifted by ``offset_zyx`` (where this array sits in a volume).
 
     Examples
     --------
@@ -71,6 +76,7 @@ def cell_table(
         "x",
         "y",
         "z",
+        "depth",
     ]
     if n == 0:
         return pd.DataFrame(columns=columns)
@@ -85,27 +91,33 @@ def cell_table(
     )
     present = np.zeros(n + 1, bool)
     present[fastremap.unique(coarse)] = True
-    inner = ndimage.maximum_position(depth, coarse, index=np.arange(1, n + 1))
+    index = np.arange(1, n + 1)
+    inner = ndimage.maximum_position(depth, coarse, index=index)
+    inner_depth = ndimage.maximum(depth, coarse, index=index)
+    oz, oy, ox = offset_zyx
     rows = []
     for k in range(1, n + 1):
         bb = stats["bounding_boxes"][k]
+        d = 0.0
         if present[k]:
             z, y, x = (int(c) * s for c, s in zip(inner[k - 1], stride, strict=True))
+            d = float(inner_depth[k - 1])
         else:
             z, y, x = _voxel_nearest_centroid(labels.compact, k, bb, stats["centroids"][k])
         rows.append(
             (
                 int(labels.ids[k]),
                 int(stats["voxel_counts"][k]),
-                bb[2].start,
-                bb[1].start,
-                bb[0].start,
-                bb[2].stop,
-                bb[1].stop,
-                bb[0].stop,
-                int(x),
-                int(y),
-                int(z),
+                bb[2].start + ox,
+                bb[1].start + oy,
+                bb[0].start + oz,
+                bb[2].stop + ox,
+                bb[1].stop + oy,
+                bb[0].stop + oz,
+                int(x) + ox,
+                int(y) + oy,
+                int(z) + oz,
+                d,
             )
         )
     frame = pd.DataFrame(rows, columns=columns)

@@ -1,13 +1,20 @@
-"""The ingest pipeline: a registry of stages with declared inputs, run as a Dask graph.
+"""The ingest pipeline: a registry of stages with declared inputs, fanned out over Dask.
 
 Each stage names the stages whose outputs it takes and the optional label layers it needs;
-a stage whose layer is missing is skipped with one line saying so, and its output is ``None``.
-The last stage writes the Parquet tables of :mod:`graph.tables` (into a temporary folder that
-replaces the old one only when complete).
+a stage whose layer is missing is skipped with one line saying so, and its output is
+``None``. Stages run in dependency order; the ``scan`` stage fans out over the chunk grid on
+Dask — the local process pool by default, a ``dask.distributed`` cluster when
+``settings.scheduler`` holds its address — and every later stage works on the chunk records
+(tables whose size follows the number of objects, not of voxels), so memory stays bounded by
+the chunk size. Finished chunks are kept in a work folder until the tables are written, so a
+killed ingest resumes. The last stage writes the Parquet tables of :mod:`graph.tables` into a
+temporary folder that replaces the old one only when complete.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import shutil
 import time
@@ -16,19 +23,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import dask
-import dask.threaded
 import numpy as np
 import pandas as pd
-from dask.callbacks import Callback
 
 from graph import tables as table_contract
-from ingest import cells as cells_stage
+from ingest import chunks as chunk_scan
 from ingest import distances as distances_stage
-from ingest import organelles as organelles_stage
+from ingest import objects as objects_stage
 from ingest import synapses as synapses_stage
 from ingest.settings import IngestSettings
 from ingest.volume import Volume
+
+SCAN_VERSION = 1  # bump when the chunk records change, so old work folders are not reused
 
 
 @dataclass(frozen=True)
@@ -46,7 +52,7 @@ STAGES: dict[str, Stage] = {}
 def stage(
     name: str, inputs: tuple[str, ...] = (), layers: tuple[str, ...] = (), description: str = ""
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a stage function ``f(ctx, *input_outputs)`` under ``name``."""
+    """Register a stage function ``f(ctx, *outputs_of_inputs)`` under ``name``."""
 
     def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
         STAGES[name] = Stage(name, func, inputs, layers, description)
@@ -61,60 +67,175 @@ class Context:
     dataset: str
     settings: IngestSettings
     out_dir: Path
+    work_dir: Path
+    progress: bool = True
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def _read(layer: Any) -> np.ndarray:
-    return np.asarray(layer[...])
+def work_dir_for(volume: Volume, dataset: str, settings: IngestSettings) -> Path:
+    """The resumable work folder: named by what the chunk records depend on."""
+    layers = {}
+    for name, arr in sorted(volume.labels.items()):
+        store = getattr(getattr(arr, "store", None), "path", None)
+        folder = Path(store) / arr.path if store else None
+        layers[name] = [str(arr.dtype), folder.stat().st_mtime_ns if folder and folder.exists()
+                        else 0]  # fmt: skip
+    key = json.dumps({"path": str(Path(volume.path).resolve()), "shape": volume.shape_zyx,
+                      "chunk": settings.chunk_zyx, "layers": layers, "v": SCAN_VERSION,
+                      "step": settings.inner_point_step_nm}, sort_keys=True)  # fmt: skip
+    digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    return settings.data_dir / "work" / dataset / digest
 
 
-@stage("cell_labels", description="read and renumber the cell segmentation")
-def _cell_labels(ctx: Context) -> cells_stage.CellLabels:
-    return cells_stage.relabel(_read(ctx.volume.labels["cells"]))
+# -- the chunk scan, fanned out over Dask ---------------------------------------------------
+@stage("scan", description="one pass over every chunk: cells, components, contact faces")
+def _scan(ctx: Context) -> list[str]:
+    boxes = chunk_scan.chunk_grid(ctx.volume.shape_zyx, tuple(ctx.settings.chunk_zyx))
+    out = ctx.work_dir / "chunks"
+    out.mkdir(parents=True, exist_ok=True)
+    done = {p.name for p in out.iterdir() if not p.name.startswith(".")}
+    todo = [b for b in boxes if b.name not in done]
+    path = str(ctx.volume.path)
+    step = ctx.settings.inner_point_step_nm
+    _fan_out(ctx, chunk_scan.scan_chunk, [(path, b, str(out), step) for b in todo],
+             total=len(boxes), initial=len(boxes) - len(todo), desc="chunks")  # fmt: skip
+    return [str(out / b.name) for b in boxes]
 
 
-@stage("cells", ("cell_labels",), description="voxel counts, bounding boxes, inner points")
-def _cells(ctx: Context, labels: cells_stage.CellLabels) -> pd.DataFrame:
-    return cells_stage.cell_table(labels, ctx.volume.voxel_size_nm_zyx)
+def _fan_out(ctx: Context, func: Callable[..., Any], args: list[tuple[Any, ...]], *,
+             total: int, initial: int, desc: str) -> list[Any]:  # fmt: skip
+    """Run ``func(*a)`` for every ``a`` on the configured Dask scheduler, with a progress bar."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="chunk", leave=False,
+               disable=not ctx.progress)  # fmt: skip
+    try:
+        if not args:
+            return []
+        if ctx.settings.scheduler:
+            from dask.distributed import Client, as_completed
+
+            with Client(ctx.settings.scheduler) as client:
+                futures = [client.submit(func, *a, pure=False) for a in args]
+                for _ in as_completed(futures):
+                    bar.update(1)
+                return client.gather(futures)
+        import dask
+        from dask.callbacks import Callback
+
+        tasks = [dask.delayed(func, pure=False)(*a) for a in args]
+
+        class _Tick(Callback):
+            def _posttask(self, *_: Any) -> None:
+                bar.update(1)
+
+        workers = ctx.settings.workers or len(os.sched_getaffinity(0))
+        scheduler = "processes" if workers > 1 and len(tasks) > 1 else "sync"
+        with _Tick():
+            return list(dask.compute(*tasks, scheduler=scheduler, num_workers=workers))
+    finally:
+        bar.close()
 
 
-def _organelle_stage(layer: str, kind: str) -> Callable[..., organelles_stage.Organelles]:
-    def run(ctx: Context, labels: cells_stage.CellLabels) -> organelles_stage.Organelles:
-        mask = organelles_stage.binarize(_read(ctx.volume.labels[layer]))
-        return organelles_stage.find_organelles(mask, labels.compact, labels.ids, kind)
-
-    return run
-
-
-for _layer, _kind in (("mitochondria", "mitochondrion"), ("vesicle_clouds", "vesicle_cloud")):
-    stage(_layer, ("cell_labels",), (_layer,), f"{_kind} instances assigned to cells")(
-        _organelle_stage(_layer, _kind)
+# -- totals over chunk records ---------------------------------------------------------------
+@stage("cells", ("scan",), description="voxel counts, bounding boxes, inner points")
+def _cells(ctx: Context, chunk_dirs: list[str]) -> pd.DataFrame:
+    part = chunk_scan.read_records(chunk_dirs, "cells")
+    columns = [f.name for f in table_contract.SCHEMAS["neurons"]]
+    if part.empty:
+        return pd.DataFrame(columns=columns)
+    g = part.groupby("body_id", sort=True)
+    out = g.agg(
+        voxels=("voxels", "sum"),
+        **{f"bbox_min_{a}": (f"bbox_min_{a}", "min") for a in "xyz"},
+        **{f"bbox_max_{a}": (f"bbox_max_{a}", "max") for a in "xyz"},
     )
+
+    deepest = part.loc[g["depth"].idxmax(), ["body_id", "x", "y", "z"]].set_index("body_id")
+    out = out.join(deepest).reset_index()
+    return out[columns]
+
+
+@dataclass
+class Organelles:
+    """Data-set-wide organelle instances: the element table and their boundary voxels."""
+
+    table: pd.DataFrame
+    surface: pd.DataFrame  # element_id, body_id, z, y, x
+
+
+def _organelles(chunk_dirs: list[str], layer: str, kind: str) -> Organelles:
+    rec = {n: chunk_scan.read_records(chunk_dirs, f"{layer}.{n}")
+           for n in ("stats", "overlap", "halo", "low", "surface")}  # fmt: skip
+    if rec["stats"].empty:
+        empty = objects_stage.aggregate(rec["stats"], rec["overlap"], pd.Series(), kind)
+        return Organelles(empty, pd.DataFrame(columns=["element_id", "body_id", "z", "y", "x"]))
+    object_of = objects_stage.unify(rec["stats"]["object"].to_numpy(), rec["halo"], rec["low"])
+    table = objects_stage.aggregate(rec["stats"], rec["overlap"], object_of, kind)
+    # kept objects (inside a cell) are numbered 1..n in object order
+    renumber = pd.Series(np.arange(1, len(table) + 1), index=table["element_id"].to_numpy())
+    surface = rec["surface"]
+    if not surface.empty:
+        obj = object_of.reindex(surface["object"]).to_numpy()
+        element = renumber.reindex(obj).to_numpy()
+        keep = ~np.isnan(element)
+        body = table.set_index("element_id")["body_id"].reindex(obj[keep]).to_numpy()
+        surface = pd.DataFrame({"element_id": element[keep].astype(np.int64),
+                                "body_id": body.astype(np.uint64),
+                                "z": surface["z"].to_numpy()[keep],
+                                "y": surface["y"].to_numpy()[keep],
+                                "x": surface["x"].to_numpy()[keep]})  # fmt: skip
+    table["element_id"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    return Organelles(table, surface)
+
+
+@stage("mitochondria", ("scan",), ("mitochondria",), "mitochondrion instances and cells")
+def _mitochondria(ctx: Context, chunk_dirs: list[str]) -> Organelles:
+    return _organelles(chunk_dirs, "mitochondria", "mitochondrion")
+
+
+@stage("vesicle_clouds", ("scan",), ("vesicle_clouds",), "vesicle-cloud instances and cells")
+def _vesicle_clouds(ctx: Context, chunk_dirs: list[str]) -> Organelles:
+    return _organelles(chunk_dirs, "vesicle_clouds", "vesicle_cloud")
 
 
 @stage(
     "synapses",
-    ("cell_labels", "vesicle_clouds"),
+    ("scan", "vesicle_clouds"),
     ("synaptic_junctions",),
     description="contact sites intersected with junction patches, pre/post by vesicles",
 )
-def _synapses(
-    ctx: Context, labels: cells_stage.CellLabels, vesicles: organelles_stage.Organelles | None
-) -> pd.DataFrame:
-    junctions = organelles_stage.binarize(_read(ctx.volume.labels["synaptic_junctions"]))
-    stype = _read(ctx.volume.labels["synapse_type"]) if ctx.volume.has("synapse_type") else None
+def _synapses(ctx: Context, chunk_dirs: list[str], vesicles: Organelles | None) -> pd.DataFrame:
+    layer = "synaptic_junctions"
+    rec = {n: chunk_scan.read_records(chunk_dirs, n)
+           for n in ("faces", "junction_cells", "junction_types")}  # fmt: skip
+    stats = chunk_scan.read_records(chunk_dirs, f"{layer}.stats")
+    if stats.empty or rec["faces"].empty:
+        return pd.DataFrame(columns=synapses_stage.COLUMNS)
+    patch_of = objects_stage.unify(
+        stats["object"].to_numpy(),
+        chunk_scan.read_records(chunk_dirs, f"{layer}.halo"),
+        chunk_scan.read_records(chunk_dirs, f"{layer}.low"),
+    )
+    faces = rec["faces"].assign(patch=patch_of.reindex(rec["faces"]["patch"]).to_numpy())
+    faces = faces.groupby(["patch", "lo", "hi"], as_index=False)[["faces", "area_nm2"]].sum()
+    cells = rec["junction_cells"].assign(
+        patch=patch_of.reindex(rec["junction_cells"]["patch"]).to_numpy()
+    )
+    cells = cells.groupby(["patch", "body_id"], as_index=False)[["n", "sz", "sy", "sx"]].sum()
+    types = rec["junction_types"]
+    if not types.empty:
+        types = types.assign(patch=patch_of.reindex(types["patch"]).to_numpy())
+        types = types.groupby(["patch", "t"], as_index=False)["n"].sum()
+    vox = np.asarray(ctx.volume.voxel_size_nm_zyx, float)
+    index = synapses_stage.VesicleIndex(vesicles.surface, vox) if vesicles is not None else None
     s = ctx.settings
-    return synapses_stage.find_synapses(
-        labels.compact,
-        labels.ids,
-        junctions,
-        vesicles.instances > 0 if vesicles is not None else None,
-        stype,
-        ctx.volume.voxel_size_nm_zyx,
+    return synapses_stage.synapses_from_records(
+        faces, cells, types, index, ctx.volume.voxel_size_nm_zyx,
         vesicle_search_radius_nm=s.vesicle_search_radius_nm,
         min_contact_faces=s.min_contact_faces,
         secondary_pair_fraction=s.secondary_pair_fraction,
-    )
+    )  # fmt: skip
 
 
 @stage(
@@ -123,12 +244,12 @@ def _synapses(
     description="distance from each synapse to the pre cell's nearest mitochondrion",
 )
 def _distances(
-    ctx: Context, synapses: pd.DataFrame | None, mito: organelles_stage.Organelles | None
+    ctx: Context, synapses: pd.DataFrame | None, mito: Organelles | None
 ) -> pd.DataFrame | None:
     if synapses is None or mito is None:
         return None
     return distances_stage.nearest_mitochondria(
-        synapses, mito.instances, mito.table, ctx.volume.voxel_size_nm_zyx
+        synapses, mito.surface, ctx.volume.voxel_size_nm_zyx
     )
 
 
@@ -150,8 +271,8 @@ def _tables(
     ctx: Context,
     cells: pd.DataFrame,
     synapses: pd.DataFrame | None,
-    mito: organelles_stage.Organelles | None,
-    vesicles: organelles_stage.Organelles | None,
+    mito: Organelles | None,
+    vesicles: Organelles | None,
     distances: pd.DataFrame | None,
 ) -> Path:
     elements = []
@@ -181,6 +302,7 @@ def _tables(
             "format": v.format,
             "voxel_size_nm_xyz": list(v.voxel_size_nm_xyz),
             "shape_zyx": list(v.shape_zyx),
+            "chunk_zyx": list(ctx.settings.chunk_zyx),
             "layers": sorted(v.labels),
             "min_neuron_voxels": ctx.settings.min_neuron_voxels,
             "timings_s": {k: round(t, 3) for k, t in ctx.timings.items()},
@@ -195,20 +317,15 @@ def _tables(
     return out
 
 
-class _Progress(Callback):
-    def __init__(self, bar: Any, ctx: Context):
-        super().__init__()
-        self.bar, self.ctx = bar, ctx
-        self.started: dict[Any, float] = {}
-
-    def _pretask(self, key: Any, dsk: Any, state: Any) -> None:
-        self.started[key] = time.perf_counter()
-        self.bar.set_postfix_str(str(key))
-
-    def _posttask(self, key: Any, result: Any, dsk: Any, state: Any, worker_id: Any) -> None:
-        start = self.started.pop(key, time.perf_counter())
-        self.ctx.timings[str(key)] = time.perf_counter() - start
-        self.bar.update(1)
+def _order() -> list[Stage]:
+    """Stages in dependency order (registration order, checked)."""
+    seen: set[str] = set()
+    for st in STAGES.values():
+        missing = [i for i in st.inputs if i not in seen]
+        if missing:
+            raise RuntimeError(f"stage {st.name!r} is registered before its inputs {missing}")
+        seen.add(st.name)
+    return list(STAGES.values())
 
 
 def run_stages(
@@ -220,28 +337,26 @@ def run_stages(
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run every registered stage on ``volume`` and write its tables; return their folder."""
+    work = work_dir_for(volume, dataset, settings)
+    if settings.fresh:
+        shutil.rmtree(work, ignore_errors=True)
+    ctx = Context(volume, dataset, settings, out_dir or settings.tables_dir(dataset), work,
+                  progress)  # fmt: skip
     from tqdm.auto import tqdm
 
-    ctx = Context(volume, dataset, settings, out_dir or settings.tables_dir(dataset))
-    graph: dict[str, Any] = {}
-    for st in STAGES.values():
-        missing = [layer for layer in st.layers if not volume.has(layer)]
-        if missing:
-            echo(f"skipping stage {st.name!r}: the volume has no labels/{missing[0]} layer")
-            graph[st.name] = None
-        else:
-            graph[st.name] = (st.func, ctx, *st.inputs)
-    with tqdm(total=len(graph), desc="ingest", unit="stage", disable=not progress) as bar:
-        with _Progress(bar, ctx):
-            if settings.scheduler is None:
-                result = dask.threaded.get(graph, "tables", num_workers=2)
+    results: dict[str, Any] = {}
+    stages = _order()
+    with tqdm(total=len(stages), desc="ingest", unit="stage", disable=not progress) as bar:
+        for st in stages:
+            bar.set_postfix_str(st.name)
+            missing = [layer for layer in st.layers if not volume.has(layer)]
+            if missing:
+                echo(f"skipping stage {st.name!r}: the volume has no labels/{missing[0]} layer")
+                results[st.name] = None
             else:
-                result = _distributed(graph, settings.scheduler)
-    return Path(result)
-
-
-def _distributed(graph: dict[str, Any], address: str) -> Any:
-    from dask.distributed import Client  # optional: only for a cluster
-
-    with Client(address) as client:
-        return client.get(graph, "tables")
+                start = time.perf_counter()
+                results[st.name] = st.func(ctx, *(results[i] for i in st.inputs))
+                ctx.timings[st.name] = time.perf_counter() - start
+            bar.update(1)
+    shutil.rmtree(work, ignore_errors=True)  # the tables are complete: records not needed
+    return Path(results["tables"])

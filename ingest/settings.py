@@ -36,6 +36,20 @@ class IngestSettings(BaseSettings):
     min_neuron_voxels: int = Field(
         default=10_000, description="segments this large (or with synapses) are also :Neuron"
     )
+    chunk_zyx: tuple[int, int, int] = Field(
+        default=(64, 512, 512),
+        description="chunk shape (z, y, x) of the scan; memory per "
+        "worker grows with it (about 30 bytes per voxel)",
+    )
+    workers: int | None = Field(
+        default=None, description="local worker processes (default: the usable cores)"
+    )
+    inner_point_step_nm: float = Field(
+        default=40.0, description="grid step of the search for each cell's deepest voxel"
+    )
+    fresh: bool = Field(
+        default=False, description="ignore finished chunks of an earlier, interrupted run"
+    )
     scheduler: str | None = Field(
         default=None, description="a dask.distributed address (tcp://host:port); local if unset"
     )

@@ -7,6 +7,8 @@ pair; its presynaptic side is the cell with more vesicle-cloud voxels near it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import cc3d
 import fastremap
 import numpy as np
@@ -17,12 +19,17 @@ SYNAPSE_TYPES = {1: "asymmetric", 2: "symmetric"}
 
 
 def contact_faces(
-    compact_cells: np.ndarray, patches: np.ndarray, voxel_size_nm_zyx: tuple[float, float, float]
+    cells: np.ndarray,
+    patches: np.ndarray,
+    voxel_size_nm_zyx: tuple[float, float, float],
+    core_shape: tuple[int, ...] | None = None,
 ) -> pd.DataFrame:
     """Faces between two different cells with a junction voxel on either side.
 
     Returns one row per (patch, lo cell, hi cell) with the number of faces and their summed
-    area in nm² (a face normal to z has area vy·vx, and so on).
+    area in nm² (a face normal to z has area vy·vx, and so on). With ``core_shape``, only
+    faces whose lower voxel lies in ``[0, core_shape)`` count (a chunk with a one-voxel halo
+    counts each face of the volume exactly once).
 
     Examples
     --------
@@ -33,17 +40,18 @@ def contact_faces(
     """
     vz, vy, vx = voxel_size_nm_zyx
     face_area = (vy * vx, vz * vx, vz * vy)
+    core = tuple(core_shape) if core_shape is not None else cells.shape
     parts = []
     for axis in range(3):
-        n = compact_cells.shape[axis]
-        if n < 2:
+        last = min(core[axis], cells.shape[axis] - 1)  # lower voxels of faces along axis
+        if last < 1:
             continue
-        lo_sl = [slice(None)] * 3
-        hi_sl = [slice(None)] * 3
-        lo_sl[axis] = slice(0, n - 1)
-        hi_sl[axis] = slice(1, n)
-        a = compact_cells[tuple(lo_sl)]
-        b = compact_cells[tuple(hi_sl)]
+        lo_sl = [slice(0, core[ax]) for ax in range(3)]
+        hi_sl = [slice(0, core[ax]) for ax in range(3)]
+        lo_sl[axis] = slice(0, last)
+        hi_sl[axis] = slice(1, last + 1)
+        a = cells[tuple(lo_sl)]
+        b = cells[tuple(hi_sl)]
         pa = patches[tuple(lo_sl)]
         pb = patches[tuple(hi_sl)]
         touch = (a != b) & (a > 0) & (b > 0) & ((pa > 0) | (pb > 0))
@@ -54,8 +62,8 @@ def contact_faces(
             pd.DataFrame(
                 {
                     "patch": np.maximum(pa[touch], pb[touch]).astype(np.int64),
-                    "lo": np.minimum(av, bv).astype(np.int64),
-                    "hi": np.maximum(av, bv).astype(np.int64),
+                    "lo": np.minimum(av, bv).astype(np.uint64),
+                    "hi": np.maximum(av, bv).astype(np.uint64),
                     "area_nm2": face_area[axis],
                 }
             )
@@ -69,25 +77,25 @@ def contact_faces(
     return out.reset_index()
 
 
-class _VesicleIndex:
-    """Vesicle-cloud voxels per cell, in nm, for nearest-neighbour questions."""
+class VesicleIndex:
+    """Vesicle-cloud boundary voxels per cell, in nm, for nearest-neighbour questions.
 
-    def __init__(
-        self, vesicles: np.ndarray, compact_cells: np.ndarray, voxel_size_nm_zyx: np.ndarray
-    ):
-        zz, yy, xx = np.nonzero(vesicles)
-        owner = compact_cells[zz, yy, xx]
-        points = np.stack([zz, yy, xx], axis=1) * voxel_size_nm_zyx
-        order = np.argsort(owner, kind="stable")
-        cells, starts = np.unique(owner[order], return_index=True)
-        ends = np.append(starts[1:], len(order))
-        self._points = {
-            int(c): points[order[s:e]] for c, s, e in zip(cells, starts, ends, strict=True) if c
-        }
+    ``points`` has columns ``body_id, z, y, x`` (voxels); only boundary voxels are needed,
+    since the voxel of a cloud nearest to an outside point lies on its boundary.
+    """
+
+    def __init__(self, points: pd.DataFrame, voxel_size_nm_zyx: np.ndarray):
+        self._points: dict[int, np.ndarray] = {}
+        if len(points):
+            nm = points[["z", "y", "x"]].to_numpy(float) * voxel_size_nm_zyx
+            for cell, idx in points.groupby("body_id").indices.items():
+                if int(cell):
+                    self._points[int(cell)] = nm[idx]
         self._trees: dict[int, cKDTree] = {}
 
     def nearest_nm(self, cell: int, point_nm: np.ndarray, radius_nm: float) -> float:
         """Distance to the cell's nearest vesicle-cloud voxel, ``inf`` if none within radius."""
+        cell = int(cell)
         if cell not in self._points:
             return np.inf
         tree = self._trees.get(cell)
@@ -97,144 +105,147 @@ class _VesicleIndex:
         return float(d)
 
 
-def _site(sums: pd.Series | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
+def _site(n: int, sums: np.ndarray | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
     """The x, y, z voxel of one side of a synapse: its junction voxels' centroid, rounded."""
-    if sums is None:  # the junction lies on the other side only
-        return (
-            int(round(centroid_zyx[2])),
-            int(round(centroid_zyx[1])),
-            int(round(centroid_zyx[0])),
-        )
-    return (
-        int(round(sums["sx"] / sums["n"])),
-        int(round(sums["sy"] / sums["n"])),
-        int(round(sums["sz"] / sums["n"])),
-    )
+    zyx = centroid_zyx if sums is None or n == 0 else sums / n
+    return int(round(zyx[2])), int(round(zyx[1])), int(round(zyx[0]))
 
 
-def find_synapses(
-    compact_cells: np.ndarray,
-    cell_ids: np.ndarray,
-    junctions: np.ndarray,
-    vesicles: np.ndarray | None,
-    synapse_type: np.ndarray | None,
+COLUMNS = [
+    "synapse_id", "pre_body_id", "post_body_id", "x", "y", "z", "pre_x", "pre_y", "pre_z",
+    "post_x", "post_y", "post_z", "junction_voxels", "area_nm2", "synapse_type", "confidence",
+]  # fmt: skip
+
+
+def synapses_from_records(
+    faces: pd.DataFrame,
+    junction_cells: pd.DataFrame,
+    junction_types: pd.DataFrame,
+    vesicles: VesicleIndex | None,
     voxel_size_nm_zyx: tuple[float, float, float],
     *,
     vesicle_search_radius_nm: float = 500.0,
     min_contact_faces: int = 4,
     secondary_pair_fraction: float = 0.5,
 ) -> pd.DataFrame:
-    """Synapses as junction patches on contact sites, in the ``synapses`` table layout.
+    """Synapses from totals per junction patch, in the ``synapses`` table layout.
 
-    Examples
-    --------
-    >>> cells = np.zeros((3, 8, 8), np.uint32); cells[:, :, :4] = 1; cells[:, :, 4:] = 2
-    >>> junction = np.zeros(cells.shape, bool); junction[:, 2:6, 3:5] = True
-    >>> vesicles = np.zeros(cells.shape, bool); vesicles[:, 3:5, 0:2] = True
-    >>> syn = find_synapses(cells, np.array([0, 11, 22], np.uint64), junction, vesicles, None,
-    ...                     (1.0, 1.0, 1.0), vesicle_search_radius_nm=5.0)
-    >>> syn[["pre_body_id", "post_body_id", "x", "y", "z", "junction_voxels"]].to_dict("records")
-    [{'pre_body_id': 11, 'post_body_id': 22, 'x': 3.5, 'y': 3.5, 'z': 1.0, 'junction_voxels': 24}]
+    ``faces``: patch, lo, hi (cell ids), faces, area_nm2 — contact faces inside the patch;
+    ``junction_cells``: patch, body_id, n, sz, sy, sx — junction voxels per cell;
+    ``junction_types``: patch, t, n — junction voxels per synapse-type code.
+    One synapse per patch and cell pair with enough faces; the pre side is the cell whose
+    vesicle cloud lies nearest to the junction centroid.
     """
-    columns = [
-        "synapse_id",
-        "pre_body_id",
-        "post_body_id",
-        "x",
-        "y",
-        "z",
-        "pre_x",
-        "pre_y",
-        "pre_z",
-        "post_x",
-        "post_y",
-        "post_z",
-        "junction_voxels",
-        "area_nm2",
-        "synapse_type",
-        "confidence",
-    ]
-    patches = cc3d.connected_components(junctions, connectivity=26, out_dtype=np.uint32)
-    faces = contact_faces(compact_cells, patches, voxel_size_nm_zyx)
     faces = faces[faces["faces"] >= min_contact_faces]
     if faces.empty:
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=COLUMNS)
     top = faces.groupby("patch")["faces"].transform("max")
     candidates = (
         faces[faces["faces"] >= secondary_pair_fraction * top]
         .sort_values(["patch", "lo", "hi"])
         .reset_index(drop=True)
     )
-
-    # per (patch, cell): junction voxel count and coordinate sums
-    zz, yy, xx = np.nonzero(patches)
-    p = patches[zz, yy, xx].astype(np.int64)
-    c = compact_cells[zz, yy, xx].astype(np.int64)
-    per = pd.DataFrame({"patch": p, "cell": c, "z": zz, "y": yy, "x": xx})
-    sums = per.groupby(["patch", "cell"]).agg(
-        n=("x", "size"), sx=("x", "sum"), sy=("y", "sum"), sz=("z", "sum")
-    )
+    sums = {
+        (int(p), int(c)): (int(n), np.array([sz, sy, sx], float))
+        for p, c, n, sz, sy, sx in junction_cells[
+            ["patch", "body_id", "n", "sz", "sy", "sx"]
+        ].itertuples(index=False)
+    }
     types: dict[int, int] = {}
-    if synapse_type is not None:
-        t = np.asarray(synapse_type)[zz, yy, xx].astype(np.int64)
-        counts = pd.DataFrame({"patch": p, "t": t})[t > 0].value_counts().reset_index()
+    if len(junction_types):
         # majority type per patch; ties go to the smaller code
-        counts = counts.sort_values(["patch", "count", "t"], ascending=[True, False, True])
-        types = dict(counts.drop_duplicates("patch")[["patch", "t"]].to_numpy().tolist())
+        counts = junction_types.sort_values(["patch", "n", "t"], ascending=[True, False, True])
+        types = {int(p): int(t) for p, t in counts.drop_duplicates("patch")[["patch", "t"]]
+                 .itertuples(index=False)}  # fmt: skip
 
     vox = np.asarray(voxel_size_nm_zyx, dtype=float)
-    index = _VesicleIndex(vesicles, compact_cells, vox) if vesicles is not None else None
     rows = []
     for r in candidates.itertuples(index=False):
-        side = {}
-        for cell in (r.lo, r.hi):
-            s = sums.loc[(r.patch, cell)] if (r.patch, cell) in sums.index else None
-            side[cell] = s
-        n = sum(int(s["n"]) for s in side.values() if s is not None)
-        centroid_zyx = np.array(
-            [
-                sum(float(s[k]) for s in side.values() if s is not None) / n
-                for k in ("sz", "sy", "sx")
-            ]
-        )
+        side = {int(c): sums.get((int(r.patch), int(c)), (0, None)) for c in (r.lo, r.hi)}
+        n = sum(k for k, _ in side.values())
+        total = sum((v for _, v in side.values() if v is not None), np.zeros(3))
+        centroid_zyx = total / max(n, 1)
         # the presynaptic side is the one whose vesicle cloud lies nearest to the junction
-        if index is not None:
-            d_lo, d_hi = (
-                index.nearest_nm(c, centroid_zyx * vox, vesicle_search_radius_nm)
-                for c in (r.lo, r.hi)
-            )
-        else:
-            d_lo = d_hi = np.inf
-        pre, post = (r.lo, r.hi) if d_lo <= d_hi else (r.hi, r.lo)
+        d_lo, d_hi = (
+            (vesicles.nearest_nm(c, centroid_zyx * vox, vesicle_search_radius_nm)
+             for c in (r.lo, r.hi))
+            if vesicles is not None else (np.inf, np.inf)
+        )  # fmt: skip
+        pre, post = (int(r.lo), int(r.hi)) if d_lo <= d_hi else (int(r.hi), int(r.lo))
         d_pre, d_post = min(d_lo, d_hi), max(d_lo, d_hi)
         if np.isinf(d_pre):
             confidence = 0.0  # no vesicle evidence on either side
         else:
             gap = min(d_post, vesicle_search_radius_nm) - d_pre
             confidence = float(np.clip(0.5 + 0.5 * gap / vesicle_search_radius_nm, 0.5, 1.0))
-
-        code = int(types.get(r.patch, 0))
-        rows.append(
-            (
-                int(cell_ids[pre]),
-                int(cell_ids[post]),
-                centroid_zyx[2],
-                centroid_zyx[1],
-                centroid_zyx[0],
-                *_site(side[pre], centroid_zyx),
-                *_site(side[post], centroid_zyx),
-                n,
-                float(r.area_nm2),
-                SYNAPSE_TYPES.get(code),
-                float(confidence),
-            )
-        )
-    frame = pd.DataFrame(rows, columns=columns[1:])
+        n_pre, sums_pre = side[pre]
+        n_post, sums_post = side[post]
+        rows.append((
+            pre, post, *centroid_zyx[::-1], *_site(n_pre, sums_pre, centroid_zyx),
+            *_site(n_post, sums_post, centroid_zyx), n, float(r.area_nm2),
+            SYNAPSE_TYPES.get(types.get(int(r.patch), 0)), confidence,
+        ))  # fmt: skip
+    frame = pd.DataFrame(rows, columns=COLUMNS[1:])
     frame.insert(0, "synapse_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     for col in ("pre_body_id", "post_body_id"):
         frame[col] = frame[col].astype(np.uint64)
     frame["confidence"] = frame["confidence"].astype(np.float32)
     return frame
+
+
+def find_synapses(
+    cells: np.ndarray,
+    junctions: np.ndarray,
+    vesicles: np.ndarray | None,
+    synapse_type: np.ndarray | None,
+    voxel_size_nm_zyx: tuple[float, float, float],
+    **params: Any,
+) -> pd.DataFrame:
+    """Synapses in one in-memory volume (``cells`` holds the uint64 ids); see
+    :func:`synapses_from_records` for the rule and ``params``.
+
+    Examples
+    --------
+    >>> cells = np.zeros((3, 8, 8), np.uint64); cells[:, :, :4] = 11; cells[:, :, 4:] = 22
+    >>> junction = np.zeros(cells.shape, bool); junction[:, 2:6, 3:5] = True
+    >>> vesicles = np.zeros(cells.shape, bool); vesicles[:, 3:5, 0:2] = True
+    >>> syn = find_synapses(cells, junction, vesicles, None, (1.0, 1.0, 1.0),
+    ...                     vesicle_search_radius_nm=5.0)
+    >>> syn[["pre_body_id", "post_body_id", "x", "y", "z", "junction_voxels"]].to_dict("records")
+    [{'pre_body_id': 11, 'post_body_id': 22, 'x': 3.5, 'y': 3.5, 'z': 1.0, 'junction_voxels': 24}]
+    """
+    patches = cc3d.connected_components(junctions, connectivity=26, out_dtype=np.uint32)
+    faces = contact_faces(cells, patches, voxel_size_nm_zyx)
+    zz, yy, xx = np.nonzero(patches)
+    per = pd.DataFrame(
+        {
+            "patch": patches[zz, yy, xx].astype(np.int64),
+            "body_id": cells[zz, yy, xx],
+            "z": zz,
+            "y": yy,
+            "x": xx,
+        }
+    )
+    junction_cells = (
+        per.groupby(["patch", "body_id"])
+        .agg(n=("z", "size"), sz=("z", "sum"), sy=("y", "sum"), sx=("x", "sum"))
+        .reset_index()
+    )
+    junction_types = pd.DataFrame(columns=["patch", "t", "n"])
+    if synapse_type is not None:
+        t = np.asarray(synapse_type)[zz, yy, xx].astype(np.int64)
+        junction_types = (pd.DataFrame({"patch": per["patch"], "t": t})[t > 0]
+                          .value_counts().rename("n").reset_index())  # fmt: skip
+    index = None
+    if vesicles is not None:
+        vz, vy, vx = np.nonzero(vesicles)
+        index = VesicleIndex(
+            pd.DataFrame({"body_id": cells[vz, vy, vx], "z": vz, "y": vy, "x": vx}),
+            np.asarray(voxel_size_nm_zyx, float),
+        )
+    return synapses_from_records(
+        faces, junction_cells, junction_types, index, voxel_size_nm_zyx, **params
+    )  # type: ignore[arg-type]
 
 
 def unique_pairs(compact_cells: np.ndarray) -> np.ndarray:
