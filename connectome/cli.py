@@ -77,8 +77,17 @@ def cmd_phantom(args: argparse.Namespace) -> int:
 
 
 # -- ingest ---------------------------------------------------------------------------------
-def ingest(path: str | Path, dataset: str, load: bool = True, progress: bool = True) -> Path:
-    """Read a volume, run the stages, write the tables and load them into Neo4j."""
+def ingest(
+    path: str | Path,
+    dataset: str,
+    load: bool = True,
+    progress: bool = True,
+    **overrides: Any,
+) -> Path:
+    """Read a volume, run the stages, write the tables and load them into Neo4j.
+
+    ``overrides`` replace ingest settings (``scheduler``, ``chunk_zyx``, ``fresh``, …).
+    """
     from graph.load import load as load_tables
     from graph.schema import check_dataset
     from ingest.pipeline import run_stages
@@ -86,7 +95,7 @@ def ingest(path: str | Path, dataset: str, load: bool = True, progress: bool = T
 
     check_dataset(dataset)
     volume = open_volume(path)
-    settings = _ingest_settings()
+    settings = _ingest_settings(**{k: v for k, v in overrides.items() if v is not None})
     neo4j = _neo4j_settings()
     if load:
         _check_neo4j(neo4j)  # before any work: a missing server is found in a second
@@ -147,7 +156,9 @@ def _check_neo4j(settings: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    ingest(args.path, args.dataset, load=not args.no_load, progress=not args.quiet)
+    ingest(args.path, args.dataset, load=not args.no_load, progress=not args.quiet,
+           scheduler=args.scheduler, fresh=args.fresh or None,
+           chunk_zyx=tuple(args.chunk) if args.chunk else None)  # fmt: skip
     return 0
 
 
@@ -212,6 +223,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True, help="data set name (letters, digits, _)")
     p.add_argument("--no-load", action="store_true", help="write the tables only")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                   help="run the chunks on this dask.distributed scheduler (default: local "
+                   "processes)")  # fmt: skip
+    p.add_argument("--chunk", type=int, nargs=3, metavar=("Z", "Y", "X"),
+                   help="chunk shape of the scan (default 64 512 512)")  # fmt: skip
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="recompute every chunk, ignoring those of an interrupted run",
+    )
     p.set_defaults(func=cmd_ingest)
 
     p = sub.add_parser("serve", help="serve the GraphQL API and the web client")
