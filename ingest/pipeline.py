@@ -351,7 +351,8 @@ def run_stages(
             bar.set_postfix_str(st.name)
             missing = [layer for layer in st.layers if not volume.has(layer)]
             if missing:
-                echo(f"skipping stage {st.name!r}: the volume has no labels/{missing[0]} layer")
+                say = bar.write if progress else echo  # keep the line clear of the bar
+                say(f"skipping stage {st.name!r}: the volume has no labels/{missing[0]} layer")
                 results[st.name] = None
             else:
                 start = time.perf_counter()

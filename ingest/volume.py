@@ -64,6 +64,11 @@ def register_reader(name: str, accepts: Callable[[Path], bool]) -> Callable[[Rea
     return wrap
 
 
+def _load_readers() -> None:
+    """Import the modules that register further readers (kept out of import time)."""
+    import ingest.fib25  # noqa: F401
+
+
 def open_volume(path: str | os.PathLike) -> Volume:
     """Open ``path`` with the first reader that recognises it and check the contract.
 
@@ -77,6 +82,7 @@ def open_volume(path: str | os.PathLike) -> Volume:
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p} does not exist; expected an OME-Zarr volume")
+    _load_readers()
     for _name, accepts, reader in _READERS:
         if accepts(p):
             volume = reader(p)
