@@ -30,6 +30,7 @@ from graph import tables as table_contract
 from ingest import chunks as chunk_scan
 from ingest import distances as distances_stage
 from ingest import objects as objects_stage
+from ingest import split as split_stage
 from ingest import synapses as synapses_stage
 from ingest.settings import IngestSettings
 from ingest.volume import Volume
@@ -164,7 +165,12 @@ class Organelles:
     surface: pd.DataFrame  # element_id, body_id, z, y, x
 
 
-def _organelles(chunk_dirs: list[str], layer: str, kind: str) -> Organelles:
+def _organelles(
+    chunk_dirs: list[str],
+    layer: str,
+    kind: str,
+    split: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> Organelles:
     rec = {n: chunk_scan.read_records(chunk_dirs, f"{layer}.{n}")
            for n in ("stats", "overlap", "halo", "low", "surface")}  # fmt: skip
     if rec["stats"].empty:
@@ -186,12 +192,25 @@ def _organelles(chunk_dirs: list[str], layer: str, kind: str) -> Organelles:
                                 "y": surface["y"].to_numpy()[keep],
                                 "x": surface["x"].to_numpy()[keep]})  # fmt: skip
     table["element_id"] = np.arange(1, len(table) + 1, dtype=np.int64)
+    if split is not None:
+        table, surface = split_stage.apply_splits(table, surface, split(table))
     return Organelles(table, surface)
 
 
 @stage("mitochondria", ("scan",), ("mitochondria",), "mitochondrion instances and cells")
 def _mitochondria(ctx: Context, chunk_dirs: list[str]) -> Organelles:
-    return _organelles(chunk_dirs, "mitochondria", "mitochondrion")
+    s = ctx.settings
+
+    def split(table: pd.DataFrame) -> pd.DataFrame:
+        work = split_stage.batches(table[table["voxels"] >= s.split_min_voxels])
+        args = [(str(ctx.volume.path), "mitochondria", b, ctx.volume.voxel_size_nm_zyx,
+                 s.split_core_fraction, s.split_min_core_depth_nm) for b in work]  # fmt: skip
+        parts = _fan_out(ctx, split_stage.split_objects, args, total=len(args), initial=0,
+                         desc="split mitochondria")  # fmt: skip
+        parts = [p for p in parts if len(p)]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    return _organelles(chunk_dirs, "mitochondria", "mitochondrion", split)
 
 
 @stage("vesicle_clouds", ("scan",), ("vesicle_clouds",), "vesicle-cloud instances and cells")

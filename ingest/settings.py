@@ -47,6 +47,15 @@ class IngestSettings(BaseSettings):
     inner_point_step_nm: float = Field(
         default=40.0, description="grid step of the search for each cell's deepest voxel"
     )
+    split_min_voxels: int = Field(
+        default=64, description="mitochondria this large are checked for touching parts"
+    )
+    split_core_fraction: float = Field(
+        default=0.6, description="a core is deeper than this fraction of the deepest voxel"
+    )
+    split_min_core_depth_nm: float = Field(
+        default=30.0, description="cores shallower than this do not split a mitochondrion"
+    )
     fresh: bool = Field(
         default=False, description="ignore finished chunks of an earlier, interrupted run"
     )
