@@ -37,6 +37,25 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 HIGH_ACCURACY_CONFIDENCE = 0.5
 
 
+# synapse table columns stored as properties of both Synapse nodes of a connection
+SYNAPSE_PROPERTIES = {
+    "frac_asymmetric": "fracAsymmetric",
+    "frac_symmetric": "fracSymmetric",
+    "n_mito_pre_2um": "nMitoPre2um",
+    "mito_voxels_pre_2um": "mitoVoxelsPre2um",
+    "n_mito_post_2um": "nMitoPost2um",
+    "mito_voxels_post_2um": "mitoVoxelsPost2um",
+    "n_vc_pre_1um": "nVesicleCloudsPre1um",
+    "vc_voxels_pre_1um": "vesicleCloudVoxelsPre1um",
+    "n_vc_post_1um": "nVesicleCloudsPost1um",
+    "vc_voxels_post_1um": "vesicleCloudVoxelsPost1um",
+}
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def connect(settings: Neo4jSettings) -> Driver:
     """A driver for ``settings`` (the caller closes it)."""
     if settings.password is None:
@@ -136,6 +155,7 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
             "areaNm2": float(r.area_nm2),
             "size": int(r.junction_voxels),
             "synapseType": r.synapse_type,
+            "props": {camel: _plain(getattr(r, col)) for col, camel in SYNAPSE_PROPERTIES.items()},
         }
         for r in synapses.itertuples(index=False)
     ]
@@ -295,6 +315,7 @@ def load(
                 "synapseId: r.id, confidence: r.confidence, "
                 "location: point({x: r.post[0], y: r.post[1], z: r.post[2]}), "
                 f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
+                "SET p += r.props, q += r.props "
                 "CREATE (p)-[:SynapsesTo]->(q)",
             ),
             (

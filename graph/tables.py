@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _KEY = b"connectome.schema_version"
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -56,6 +56,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("area_nm2", pa.float64()),
             ("synapse_type", pa.string()),  # "asymmetric", "symmetric" or null
             ("confidence", pa.float32()),
+            # fractions of junction voxels marked asymmetric / symmetric (synapse_type layer)
+            ("frac_asymmetric", pa.float32()),
+            ("frac_symmetric", pa.float32()),
+            # SyConn2's random-forest features: organelles of either side near the synapse
+            ("n_mito_pre_2um", pa.int32()),
+            ("mito_voxels_pre_2um", pa.int64()),
+            ("n_mito_post_2um", pa.int32()),
+            ("mito_voxels_post_2um", pa.int64()),
+            ("n_vc_pre_1um", pa.int32()),
+            ("vc_voxels_pre_1um", pa.int64()),
+            ("n_vc_post_1um", pa.int32()),
+            ("vc_voxels_post_1um", pa.int64()),
         ]
     ),
     # organelle instances: mitochondria and vesicle clouds

@@ -220,11 +220,13 @@ def _vesicle_clouds(ctx: Context, chunk_dirs: list[str]) -> Organelles:
 
 @stage(
     "synapses",
-    ("scan", "vesicle_clouds"),
+    ("scan", "vesicle_clouds", "mitochondria"),
     ("synaptic_junctions",),
     description="contact sites intersected with junction patches, pre/post by vesicles",
 )
-def _synapses(ctx: Context, chunk_dirs: list[str], vesicles: Organelles | None) -> pd.DataFrame:
+def _synapses(
+    ctx: Context, chunk_dirs: list[str], vesicles: Organelles | None, mito: Organelles | None
+) -> pd.DataFrame:
     layer = "synaptic_junctions"
     rec = {n: chunk_scan.read_records(chunk_dirs, n)
            for n in ("faces", "junction_cells", "junction_types")}  # fmt: skip
@@ -247,10 +249,16 @@ def _synapses(ctx: Context, chunk_dirs: list[str], vesicles: Organelles | None) 
         types = types.assign(patch=patch_of.reindex(types["patch"]).to_numpy())
         types = types.groupby(["patch", "t"], as_index=False)["n"].sum()
     vox = np.asarray(ctx.volume.voxel_size_nm_zyx, float)
-    index = synapses_stage.VesicleIndex(vesicles.surface, vox) if vesicles is not None else None
+    indexes = {
+        name: synapses_stage.OrganelleIndex(
+            org.surface, org.table.set_index("element_id")["voxels"], vox
+        ) if org is not None else None
+        for name, org in (("vesicles", vesicles), ("mitochondria", mito))
+    }  # fmt: skip
     s = ctx.settings
     return synapses_stage.synapses_from_records(
-        faces, cells, types, index, ctx.volume.voxel_size_nm_zyx,
+        faces, cells, types, indexes["vesicles"], ctx.volume.voxel_size_nm_zyx,
+        mitochondria=indexes["mitochondria"],
         vesicle_search_radius_nm=s.vesicle_search_radius_nm,
         min_contact_faces=s.min_contact_faces,
         secondary_pair_fraction=s.secondary_pair_fraction,

@@ -77,32 +77,50 @@ def contact_faces(
     return out.reset_index()
 
 
-class VesicleIndex:
-    """Vesicle-cloud boundary voxels per cell, in nm, for nearest-neighbour questions.
+class OrganelleIndex:
+    """Organelle boundary voxels per cell, in nm, for nearest-neighbour questions.
 
-    ``points`` has columns ``body_id, z, y, x`` (voxels); only boundary voxels are needed,
-    since the voxel of a cloud nearest to an outside point lies on its boundary.
+    ``points`` has columns ``element_id, body_id, z, y, x`` (voxels) and ``voxels`` gives
+    each element's size; only boundary voxels are needed, since the voxel of an organelle
+    nearest to an outside point lies on its boundary.
     """
 
-    def __init__(self, points: pd.DataFrame, voxel_size_nm_zyx: np.ndarray):
-        self._points: dict[int, np.ndarray] = {}
+    def __init__(self, points: pd.DataFrame, voxels: pd.Series,
+                 voxel_size_nm_zyx: np.ndarray):  # fmt: skip
+        self._points: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if len(points):
             nm = points[["z", "y", "x"]].to_numpy(float) * voxel_size_nm_zyx
+            element = points["element_id"].to_numpy()
             for cell, idx in points.groupby("body_id").indices.items():
                 if int(cell):
-                    self._points[int(cell)] = nm[idx]
+                    self._points[int(cell)] = (nm[idx], element[idx])
         self._trees: dict[int, cKDTree] = {}
+        self.voxels = voxels
 
-    def nearest_nm(self, cell: int, point_nm: np.ndarray, radius_nm: float) -> float:
-        """Distance to the cell's nearest vesicle-cloud voxel, ``inf`` if none within radius."""
-        cell = int(cell)
+    def _tree(self, cell: int) -> cKDTree | None:
         if cell not in self._points:
-            return np.inf
+            return None
         tree = self._trees.get(cell)
         if tree is None:
-            tree = self._trees[cell] = cKDTree(self._points[cell])
+            tree = self._trees[cell] = cKDTree(self._points[cell][0])
+        return tree
+
+    def nearest_nm(self, cell: int, point_nm: np.ndarray, radius_nm: float) -> float:
+        """Distance to the cell's nearest organelle voxel, ``inf`` if none within radius."""
+        tree = self._tree(int(cell))
+        if tree is None:
+            return np.inf
         d, _ = tree.query(point_nm, distance_upper_bound=radius_nm)
         return float(d)
+
+    def within(self, cell: int, point_nm: np.ndarray, radius_nm: float) -> tuple[int, int]:
+        """How many of the cell's organelles come within ``radius_nm``, and their voxels."""
+        tree = self._tree(int(cell))
+        if tree is None:
+            return 0, 0
+        hits = tree.query_ball_point(point_nm, radius_nm)
+        elements: np.ndarray = np.unique(self._points[int(cell)][1][hits]) if hits else np.zeros(0)
+        return len(elements), int(self.voxels.reindex(elements).fillna(0).sum())
 
 
 def _site(n: int, sums: np.ndarray | None, centroid_zyx: np.ndarray) -> tuple[int, int, int]:
@@ -114,16 +132,21 @@ def _site(n: int, sums: np.ndarray | None, centroid_zyx: np.ndarray) -> tuple[in
 COLUMNS = [
     "synapse_id", "pre_body_id", "post_body_id", "x", "y", "z", "pre_x", "pre_y", "pre_z",
     "post_x", "post_y", "post_z", "junction_voxels", "area_nm2", "synapse_type", "confidence",
+    "frac_asymmetric", "frac_symmetric",
+    "n_mito_pre_2um", "mito_voxels_pre_2um", "n_mito_post_2um", "mito_voxels_post_2um",
+    "n_vc_pre_1um", "vc_voxels_pre_1um", "n_vc_post_1um", "vc_voxels_post_1um",
 ]  # fmt: skip
+MITO_RADIUS_NM, VESICLE_RADIUS_NM = 2000.0, 1000.0  # SyConn2's feature radii
 
 
 def synapses_from_records(
     faces: pd.DataFrame,
     junction_cells: pd.DataFrame,
     junction_types: pd.DataFrame,
-    vesicles: VesicleIndex | None,
+    vesicles: OrganelleIndex | None,
     voxel_size_nm_zyx: tuple[float, float, float],
     *,
+    mitochondria: OrganelleIndex | None = None,
     vesicle_search_radius_nm: float = 500.0,
     min_contact_faces: int = 4,
     secondary_pair_fraction: float = 0.5,
@@ -134,7 +157,8 @@ def synapses_from_records(
     ``junction_cells``: patch, body_id, n, sz, sy, sx — junction voxels per cell;
     ``junction_types``: patch, t, n — junction voxels per synapse-type code.
     One synapse per patch and cell pair with enough faces; the pre side is the cell whose
-    vesicle cloud lies nearest to the junction centroid.
+    vesicle cloud lies nearest to the junction centroid. With ``mitochondria``, SyConn2's
+    random-forest features are filled in (organelles of each side within 2 and 1 µm).
     """
     faces = faces[faces["faces"] >= min_contact_faces]
     if faces.empty:
@@ -152,11 +176,15 @@ def synapses_from_records(
         ].itertuples(index=False)
     }
     types: dict[int, int] = {}
+    fractions: dict[tuple[int, int], int] = {}
     if len(junction_types):
         # majority type per patch; ties go to the smaller code
         counts = junction_types.sort_values(["patch", "n", "t"], ascending=[True, False, True])
         types = {int(p): int(t) for p, t in counts.drop_duplicates("patch")[["patch", "t"]]
                  .itertuples(index=False)}  # fmt: skip
+        fractions = {(int(p), int(t)): int(k) for p, t, k in
+                     junction_types[["patch", "t", "n"]].itertuples(index=False)}  # fmt: skip
+    patch_voxels = junction_cells.groupby("patch")["n"].sum()
 
     vox = np.asarray(voxel_size_nm_zyx, dtype=float)
     rows = []
@@ -180,16 +208,25 @@ def synapses_from_records(
             confidence = float(np.clip(0.5 + 0.5 * gap / vesicle_search_radius_nm, 0.5, 1.0))
         n_pre, sums_pre = side[pre]
         n_post, sums_post = side[post]
+        all_voxels = max(int(patch_voxels.get(r.patch, 0)), 1)
+        point = centroid_zyx * vox
+        features: list[int] = []
+        for index, radius in ((mitochondria, MITO_RADIUS_NM), (vesicles, VESICLE_RADIUS_NM)):
+            for cell in (pre, post):
+                features += index.within(cell, point, radius) if index is not None else (0, 0)
         rows.append((
             pre, post, *centroid_zyx[::-1], *_site(n_pre, sums_pre, centroid_zyx),
             *_site(n_post, sums_post, centroid_zyx), n, float(r.area_nm2),
             SYNAPSE_TYPES.get(types.get(int(r.patch), 0)), confidence,
+            fractions.get((int(r.patch), 1), 0) / all_voxels,
+            fractions.get((int(r.patch), 2), 0) / all_voxels, *features,
         ))  # fmt: skip
     frame = pd.DataFrame(rows, columns=COLUMNS[1:])
     frame.insert(0, "synapse_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     for col in ("pre_body_id", "post_body_id"):
         frame[col] = frame[col].astype(np.uint64)
-    frame["confidence"] = frame["confidence"].astype(np.float32)
+    for col in ("confidence", "frac_asymmetric", "frac_symmetric"):
+        frame[col] = frame[col].astype(np.float32)
     return frame
 
 
@@ -238,11 +275,14 @@ def find_synapses(
                           .value_counts().rename("n").reset_index())  # fmt: skip
     index = None
     if vesicles is not None:
-        vz, vy, vx = np.nonzero(vesicles)
-        index = VesicleIndex(
-            pd.DataFrame({"body_id": cells[vz, vy, vx], "z": vz, "y": vy, "x": vx}),
+        clouds = cc3d.connected_components(vesicles, connectivity=26)
+        vz, vy, vx = np.nonzero(clouds)
+        index = OrganelleIndex(
+            pd.DataFrame({"element_id": clouds[vz, vy, vx], "body_id": cells[vz, vy, vx],
+                          "z": vz, "y": vy, "x": vx}),
+            pd.Series(np.bincount(clouds.ravel())),
             np.asarray(voxel_size_nm_zyx, float),
-        )
+        )  # fmt: skip
     return synapses_from_records(
         faces, junction_cells, junction_types, index, voxel_size_nm_zyx, **params
     )  # type: ignore[arg-type]

@@ -96,6 +96,19 @@ def test_loader_writes_the_neuprint_model(tables, neo4j_settings):
         assert isinstance(seg["roiInfo"], str)
 
 
+def test_synapses_carry_syconn2_type_fractions_and_organelle_features(tables, neo4j_settings):
+    load(tables, neo4j_settings)
+    with connect(neo4j_settings) as driver:
+        (rec,) = driver.execute_query("MATCH (s:loadtest_Synapse {type: 'pre'}) RETURN s").records
+    s = rec["s"]
+    assert (s["fracAsymmetric"], s["fracSymmetric"]) == (1.0, 0.0)
+    # A's one mitochondrion (24 voxels) lies ~96 nm away, A's vesicle cloud (72 voxels) ~35 nm
+    assert (s["nMitoPre2um"], s["mitoVoxelsPre2um"]) == (1, 24)
+    assert (s["nMitoPost2um"], s["mitoVoxelsPost2um"]) == (0, 0)
+    assert (s["nVesicleCloudsPre1um"], s["vesicleCloudVoxelsPre1um"]) == (1, 72)
+    assert s["nVesicleCloudsPost1um"] == 0
+
+
 def test_loading_twice_leaves_the_same_graph(tables, neo4j_settings):
     load(tables, neo4j_settings)
     first = graph_dump(neo4j_settings, "loadtest")
