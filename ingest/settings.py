@@ -54,7 +54,9 @@ class IngestSettings(BaseSettings):
         default=0.6, description="a core is deeper than this fraction of the deepest voxel"
     )
     split_min_core_depth_nm: float = Field(
-        default=30.0, description="cores shallower than this do not split a mitochondrion"
+        default=50.0,
+        description="cores shallower than this do not split a mitochondrion; keep it at two "
+        "to three voxels or more, since thinner objects have too coarse a distance transform",
     )
     fresh: bool = Field(
         default=False, description="ignore finished chunks of an earlier, interrupted run"

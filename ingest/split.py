@@ -26,7 +26,7 @@ def split_mask(
     voxel_size_nm_zyx: tuple[float, float, float],
     *,
     core_fraction: float = 0.6,
-    min_core_depth_nm: float = 30.0,
+    min_core_depth_nm: float = 50.0,
     neck_fraction: float = 0.7,
 ) -> np.ndarray:
     """Label the parts of one object (``mask``, a crop): 1..k, 0 outside.
