@@ -82,6 +82,7 @@ def ingest(
     dataset: str,
     load: bool = True,
     progress: bool = True,
+    bulk: bool = False,
     **overrides: Any,
 ) -> Path:
     """Read a volume, run the stages, write the tables and load them into Neo4j.
@@ -101,7 +102,16 @@ def ingest(
         _check_neo4j(neo4j)  # before any work: a missing server is found in a second
     folder = run_stages(volume, dataset, settings, progress=progress)
     print(f"tables written to {folder}")
-    if load:
+    if load and bulk:
+        from graph.bulk import bulk_import
+        from graph.local import LocalNeo4j
+
+        counts = bulk_import(folder, LocalNeo4j(_local_settings()), neo4j)
+        print(
+            f"imported {dataset!r} with neo4j-admin into {neo4j.uri}: "
+            + ", ".join(f"{v} {k}" for k, v in counts.items())
+        )
+    elif load:
         counts = load_tables(folder, neo4j, progress=_load_progress(progress), dataset=dataset)
         print(
             f"loaded {dataset!r} into {neo4j.uri}: "
@@ -157,7 +167,7 @@ def _check_neo4j(settings: Any) -> None:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     ingest(args.path, args.dataset, load=not args.no_load, progress=not args.quiet,
-           scheduler=args.scheduler, fresh=args.fresh or None,
+           bulk=args.bulk, scheduler=args.scheduler, fresh=args.fresh or None,
            chunk_zyx=tuple(args.chunk) if args.chunk else None)  # fmt: skip
     return 0
 
@@ -228,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
                    "processes)")  # fmt: skip
     p.add_argument("--chunk", type=int, nargs=3, metavar=("Z", "Y", "X"),
                    help="chunk shape of the scan (default 64 512 512)")  # fmt: skip
+    p.add_argument(
+        "--bulk",
+        action="store_true",
+        help="first load into an empty managed Neo4j with neo4j-admin database import (fast "
+        "for large data sets; stops and restarts the server)",
+    )
     p.add_argument(
         "--fresh",
         action="store_true",

@@ -271,20 +271,7 @@ class LocalNeo4j:
             self._write_config()
             first_start = not (self.settings.home / "data" / "dbms").exists()
             if first_start:
-                proc = subprocess.run(
-                    [
-                        java,
-                        "-cp",
-                        self._classpath(),
-                        ADMIN_TOOL,
-                        "dbms",
-                        "set-initial-password",
-                        password,
-                    ],
-                    env=self._env(),
-                    capture_output=True,
-                    text=True,
-                )
+                proc = self.admin("dbms", "set-initial-password", password)
                 if proc.returncode != 0:
                     raise Neo4jSetupError(
                         f"setting the Neo4j password failed: {proc.stderr.strip()[:300]}"
@@ -328,6 +315,13 @@ class LocalNeo4j:
             f"Neo4j did not answer on {self.uri} within {self.settings.start_timeout_s:.0f} s; "
             f"see {self.settings.home / 'logs' / 'neo4j.log'}"
         )
+
+    def admin(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``neo4j-admin`` (Neo4j's own AdminTool) against this server's home."""
+        return subprocess.run(
+            [self._java(), "-cp", self._classpath(), ADMIN_TOOL, *args],
+            env=self._env(), capture_output=True, text=True,
+        )  # fmt: skip
 
     def _last_error(self) -> str:
         log = self.settings.home / "logs" / "neo4j.log"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,16 @@ import pytest
 
 from ingest.volume import open_volume
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "data" / "fib25" / "training_sample2"
+# the shared data folder sits beside the checkout (../shared); a clone elsewhere finds it
+# through CONNECTOME_SHARED_DIR or at the workplace's usual place
+_CANDIDATES = (
+    [Path(os.environ["CONNECTOME_SHARED_DIR"])]
+    if "CONNECTOME_SHARED_DIR" in os.environ
+    else [Path(__file__).resolve().parents[3] / "shared", Path("/work/shared")]
+)
+SAMPLE = next((c / "data/fib25/training_sample2" for c in _CANDIDATES
+               if (c / "data/fib25/training_sample2").exists()),
+              _CANDIDATES[0] / "data/fib25/training_sample2")  # fmt: skip
 pytestmark = pytest.mark.skipif(not SAMPLE.exists(), reason=f"{SAMPLE} is not on this machine")
 
 

@@ -1,0 +1,206 @@
+"""First load of a large data set with ``neo4j-admin database import`` (Neo4j's bulk
+importer, 10⁵–10⁶ entities/s), writing the same graph as :func:`graph.load.load`.
+
+The importer fills a whole database while the server is stopped, so it is for an empty
+database (a first load); later data sets and reloads go through the batched loader. The rows
+come from :func:`graph.load.prepare`, so both paths share one definition of the model.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from graph.load import connect, prepare
+from graph.local import LocalNeo4j, Neo4jSetupError
+from graph.schema import (
+    DATA_MODEL_VERSION,
+    WHOLE_VOLUME_ROI,
+    check_dataset,
+    constraint_statements,
+    label,
+)
+from graph.settings import Neo4jSettings
+
+
+def _point(xyz: list[int]) -> str:
+    return "{x:%r, y:%r, z:%r}" % tuple(float(v) for v in xyz)  # noqa: UP031
+
+
+def _value(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, list):
+        return ";".join(str(x) for x in v)
+    return str(v)
+
+
+def _write(path: Path, header: list[str], rows: Iterable[list[Any]]) -> Path:
+    with open(path, "w", newline="") as fh:
+        out = csv.writer(fh)
+        out.writerow(header)
+        for row in rows:
+            out.writerow([_value(v) for v in row])
+    return path
+
+
+def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
+    """CSV files (header line first) and the ``--nodes``/``--relationships`` arguments."""
+    ds = rows["dataset"]
+    wv = WHOLE_VOLUME_ROI
+    lab = {k: label(ds, k).strip("`") for k in ("Segment", "Neuron", "SynapseSet", "Synapse",
+                                                 "ElementSet", "Element")}  # fmt: skip
+    args = []
+
+    def nodes(name: str, header: list[str], data: Iterable[list[Any]]) -> None:
+        args.append(f"--nodes={_write(folder / f'{name}.csv', header, data)}")
+
+    def rels(name: str, header: list[str], data: Iterable[list[Any]]) -> None:
+        args.append(f"--relationships={_write(folder / f'{name}.csv', header, data)}")
+
+    seg_labels = {True: f"Segment;Neuron;{lab['Segment']};{lab['Neuron']}",
+                  False: f"Segment;{lab['Segment']}"}  # fmt: skip
+    nodes("segments",
+          [":ID(Segment)", "bodyId:long", "size:long", "pre:long", "post:long", "roiInfo",
+           "status", "statusLabel", "location:point{crs:cartesian-3D}", "bboxMin:long[]",
+           "bboxMax:long[]", f"{wv}:boolean", ":LABEL"],
+          ([r["bodyId"], r["bodyId"], r["size"], r["pre"], r["post"], r["roiInfo"], "Traced",
+            "Traced", _point(r["location"]), r["bboxMin"], r["bboxMax"], True,
+            seg_labels[bool(r["isNeuron"])]] for r in rows["neurons"]))  # fmt: skip
+    nodes(
+        "synapse_sets",
+        [":ID(SynapseSet)", "datasetBodyIds", ":LABEL"],
+        ([k, k, f"SynapseSet;{lab['SynapseSet']}"] for k, _ in rows["synapse_sets"]),
+    )
+    rels("segment_synapse_sets", [":START_ID(Segment)", ":END_ID(SynapseSet)", ":TYPE"],
+         ([b, k, "Contains"] for k, b in rows["synapse_sets"]))  # fmt: skip
+    rels("connects_to",
+         [":START_ID(Segment)", ":END_ID(Segment)", "weight:long", "weightHP:long", "roiInfo",
+          ":TYPE"],
+         ([c["pre"], c["post"], c["weight"], c["weightHP"], c["roiInfo"], "ConnectsTo"]
+          for c in rows["connects"]))  # fmt: skip
+    rels(
+        "set_connects_to",
+        [":START_ID(SynapseSet)", ":END_ID(SynapseSet)", ":TYPE"],
+        ([c["preKey"], c["postKey"], "ConnectsTo"] for c in rows["connects"]),
+    )
+    props = sorted({k for r in rows["synapses"] for k in r["props"]})
+    kinds = {k: ("double" if k.startswith("frac") else "long") for k in props}
+    syn_header = [":ID(Synapse)", "type", "synapseId:long", "confidence:double",
+                  "location:point{crs:cartesian-3D}", "areaNm2:double", "size:long",
+                  "synapseType", f"{wv}:boolean", *(f"{k}:{kinds[k]}" for k in props),
+                  ":LABEL"]  # fmt: skip
+
+    def synapse_nodes() -> Iterable[list[Any]]:
+        for r in rows["synapses"]:
+            for side in ("pre", "post"):
+                yield [
+                    f"{r['id']}:{side}",
+                    side,
+                    r["id"],
+                    r["confidence"],
+                    _point(r[side]),
+                    r["areaNm2"],
+                    r["size"],
+                    r["synapseType"],
+                    True,
+                    *(r["props"].get(k) for k in props),
+                    f"Synapse;{lab['Synapse']}",
+                ]
+
+    nodes("synapses", syn_header, synapse_nodes())
+    rels(
+        "set_synapses",
+        [":START_ID(SynapseSet)", ":END_ID(Synapse)", ":TYPE"],
+        (
+            x
+            for r in rows["synapses"]
+            for x in (
+                [r["preKey"], f"{r['id']}:pre", "Contains"],
+                [r["postKey"], f"{r['id']}:post", "Contains"],
+            )
+        ),
+    )
+    rels(
+        "synapses_to",
+        [":START_ID(Synapse)", ":END_ID(Synapse)", ":TYPE"],
+        ([f"{r['id']}:pre", f"{r['id']}:post", "SynapsesTo"] for r in rows["synapses"]),
+    )
+    nodes(
+        "element_sets",
+        [":ID(ElementSet)", "datasetBodyIdsType", "type", ":LABEL"],
+        ([k, k, t, f"ElementSet;{lab['ElementSet']}"] for k, _, t in rows["element_sets"]),
+    )
+    rels(
+        "segment_element_sets",
+        [":START_ID(Segment)", ":END_ID(ElementSet)", ":TYPE"],
+        ([b, k, "Contains"] for k, b, _ in rows["element_sets"]),
+    )
+    nodes("elements",
+          [":ID(Element)", "elementId:long", "type", "size:long", "overlap:double",
+           "location:point{crs:cartesian-3D}", f"{wv}:boolean", ":LABEL"],
+          ([e["id"], e["id"], e["type"], e["size"], e["overlap"], _point(e["location"]), True,
+            f"Element;{lab['Element']}"] for e in rows["elements"]))  # fmt: skip
+    rels(
+        "set_elements",
+        [":START_ID(ElementSet)", ":END_ID(Element)", ":TYPE"],
+        ([e["setKey"], e["id"], "Contains"] for e in rows["elements"]),
+    )
+    rels("close_to",
+         [":START_ID(Synapse)", ":END_ID(Element)", "euclideanNm:double", ":TYPE"],
+         ([f"{c['synapse']}:pre", c["element"], c["euclideanNm"], "CloseTo"]
+          for c in rows["close_to"]))  # fmt: skip
+    return args
+
+
+def bulk_import(
+    folder: str | os.PathLike,
+    server: LocalNeo4j,
+    settings: Neo4jSettings,
+    echo: Callable[[str], None] = print,
+    overwrite: bool = False,
+) -> dict[str, int]:
+    """Import the tables in ``folder`` into the managed server's (empty) database."""
+    rows = prepare(folder)
+    ds = check_dataset(rows["dataset"])
+    server.start(echo=echo)
+    with connect(settings) as driver:
+        count = driver.execute_query("MATCH (n) WHERE NOT n:DataModel RETURN count(n) AS c",
+                                     database_=settings.database).records[0]["c"]  # fmt: skip
+    if count and not overwrite:
+        raise Neo4jSetupError(
+            f"the database already holds {count} nodes; the bulk importer replaces a whole "
+            "database, so use it for a first load only (or load without --bulk)"
+        )
+    work = Path(tempfile.mkdtemp(prefix=f"import-{ds}-"))
+    try:
+        args = write_import_files(rows, work)
+        server.stop(echo=echo)
+        proc = server.admin("database", "import", "full", settings.database,
+                            "--overwrite-destination", "--array-delimiter=;", *args)  # fmt: skip
+        if proc.returncode != 0:
+            lines = (proc.stdout + proc.stderr).strip().splitlines()
+            cause = [ln for ln in lines if "Exception" in ln or "rror" in ln] or lines[-3:]
+            raise Neo4jSetupError(f"neo4j-admin database import failed: {cause[0][:500]}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        server.start(echo=echo)
+    with connect(settings) as driver:
+        for stmt in constraint_statements(ds):
+            driver.execute_query(stmt, database_=settings.database)
+        driver.execute_query(
+            "MERGE (d:DataModel {dataModelVersion: $v}) "
+            f"CREATE (m:Meta:{label(ds, 'Meta')}) SET m = $meta CREATE (m)-[:Is]->(d)",
+            v=DATA_MODEL_VERSION, meta=rows["meta"],
+            database_=settings.database)  # fmt: skip
+    return {"neurons": len(rows["neurons"]), "synapses": len(rows["synapses"]),
+            "connections": len(rows["connects"]), "elements": len(rows["elements"])}  # fmt: skip

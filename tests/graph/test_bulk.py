@@ -1,0 +1,44 @@
+"""neo4j-admin database import writes the same graph as the batched loader."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.bulk import bulk_import
+from graph.load import load
+from graph.local import LocalNeo4j, Neo4jSetupError
+from graph.settings import LocalNeo4jSettings, Neo4jSettings
+from tests.conftest import free_port
+from tests.graph.test_load import graph_dump
+
+
+@pytest.fixture(scope="module")
+def phantom_tables(tmp_path_factory):
+    from ingest.phantom import make_phantom
+    from ingest.pipeline import run_stages
+    from ingest.settings import IngestSettings
+    from ingest.volume import open_volume
+
+    folder = tmp_path_factory.mktemp("bulk")
+    make_phantom(folder / "p.zarr", seed=6, shape_zyx=(32, 128, 128))
+    return run_stages(open_volume(folder / "p.zarr"), "bulk", IngestSettings(data_dir=folder),
+                      progress=False, echo=lambda *_: None)  # fmt: skip
+
+
+def test_bulk_import_writes_the_same_graph_as_the_batched_loader(
+    phantom_tables, neo4j_settings, tmp_path
+):
+    load(phantom_tables, neo4j_settings)
+    expected = graph_dump(neo4j_settings, "bulk")
+    server = LocalNeo4j(LocalNeo4jSettings(data_dir=tmp_path, bolt_port=free_port(),
+                                           heap="512m", pagecache="128m"))  # fmt: skip
+    try:
+        server.start(echo=lambda *_: None)
+        settings = Neo4jSettings(uri=server.uri, password=server.password())
+        counts = bulk_import(phantom_tables, server, settings, echo=lambda *_: None)
+        assert counts["synapses"] > 0
+        assert graph_dump(settings, "bulk") == expected
+        with pytest.raises(Neo4jSetupError, match="already holds"):
+            bulk_import(phantom_tables, server, settings, echo=lambda *_: None)
+    finally:
+        server.stop(echo=lambda *_: None)
