@@ -186,7 +186,8 @@ def bulk_import(
         args = write_import_files(rows, work)
         server.stop(echo=echo)
         proc = server.admin("database", "import", "full", settings.database,
-                            "--overwrite-destination", "--array-delimiter=;", *args)  # fmt: skip
+                            "--overwrite-destination", "--array-delimiter=;",
+            f"--report-file={work / 'import.report'}", *args)  # fmt: skip
         if proc.returncode != 0:
             lines = (proc.stdout + proc.stderr).strip().splitlines()
             cause = [ln for ln in lines if "Exception" in ln or "rror" in ln] or lines[-3:]
