@@ -202,7 +202,10 @@ def _mitochondria(ctx: Context, chunk_dirs: list[str]) -> Organelles:
     s = ctx.settings
 
     def split(table: pd.DataFrame) -> pd.DataFrame:
-        work = split_stage.batches(table[table["voxels"] >= s.split_min_voxels])
+        # two cores of the minimum depth need at least two balls of that radius
+        ball = 4 / 3 * np.pi * s.split_min_core_depth_nm**3 / np.prod(ctx.volume.voxel_size_nm_zyx)
+        smallest = max(s.split_min_voxels, int(2 * ball))
+        work = split_stage.batches(table[table["voxels"] >= smallest])
         args = [(str(ctx.volume.path), "mitochondria", b, ctx.volume.voxel_size_nm_zyx,
                  s.split_core_fraction, s.split_min_core_depth_nm) for b in work]  # fmt: skip
         parts = _fan_out(ctx, split_stage.split_objects, args, total=len(args), initial=0,
