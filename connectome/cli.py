@@ -188,6 +188,18 @@ def serve(host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from graph.schema import check_dataset
+    from ingest.export import export_precomputed
+
+    check_dataset(args.dataset)
+    settings = _ingest_settings()
+    out = Path(args.out) if args.out else CliSettings().data_dir / "precomputed"
+    path = export_precomputed(settings.tables_dir(args.dataset), out)
+    print(f"wrote Neuroglancer precomputed files to {path}")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     serve(args.host, args.port)
     return 0
@@ -250,6 +262,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="recompute every chunk, ignoring those of an interrupted run",
     )
     p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("export", help="write an ingested data set in another format")
+    p.add_argument("format", choices=["precomputed"], help="Neuroglancer precomputed files")
+    p.add_argument("dataset", help="an ingested data set")
+    p.add_argument("out", nargs="?", help="output folder (default: the data dir's "
+                   "precomputed/, which `connectome serve` serves under /data/)")  # fmt: skip
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("serve", help="serve the GraphQL API and the web client")
     p.add_argument("--host", default="127.0.0.1")

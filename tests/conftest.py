@@ -79,7 +79,7 @@ def tiny_dataset(tmp_path_factory: pytest.TempPathFactory, neo4j_settings: Neo4j
 
 
 @pytest.fixture(scope="session")
-def api_url(neo4j_settings: Neo4jSettings) -> Iterator[str]:
+def api_url(neo4j_settings: Neo4jSettings, neo4j_server: LocalNeo4j) -> Iterator[str]:
     """The real app served by uvicorn on a free loopback port, in a background thread."""
     import threading
     import time
@@ -91,7 +91,8 @@ def api_url(neo4j_settings: Neo4jSettings) -> Iterator[str]:
     from api.settings import ApiSettings
 
     port = free_port()
-    app = create_app(ApiSettings(port=port), neo4j_settings)
+    data_dir = neo4j_server.settings.data_dir  # the same data dir as the CLI tests use
+    app = create_app(ApiSettings(port=port, data_dir=data_dir), neo4j_settings)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

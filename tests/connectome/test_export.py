@@ -1,0 +1,53 @@
+"""`connectome export precomputed`: Neuroglancer files read back by cloud-volume, from disk and
+over the API's /data/ route."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cloudvolume import CloudVolume
+
+from ingest.pipeline import run_stages
+from ingest.settings import IngestSettings
+from ingest.volume import open_volume
+from tests.volumes import two_cells_with_synapse, write_volume
+
+A, B = 2**53 + 7, 12
+
+
+@pytest.fixture(scope="module")
+def exported(cli_env, connectome_bin, tmp_path_factory) -> Path:
+    labels = two_cells_with_synapse()
+    raw = (np.arange(np.prod(labels["cells"].shape)) % 251).astype(np.uint8)
+    path = write_volume(tmp_path_factory.mktemp("export") / "v.zarr",
+                        raw.reshape(labels["cells"].shape), labels)  # fmt: skip
+    data = Path(cli_env["CONNECTOME_DATA_DIR"])
+    run_stages(open_volume(path), "exported", IngestSettings(data_dir=data), progress=False,
+               echo=lambda *_: None)  # fmt: skip
+    proc = subprocess.run([connectome_bin, "export", "precomputed", "exported"], env=cli_env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return data / "precomputed" / "exported"
+
+
+def test_cloudvolume_reads_back_the_image_and_the_segmentation(exported):
+    labels = two_cells_with_synapse()
+    seg = CloudVolume(f"file://{exported}/segmentation", progress=False)
+    assert list(seg.resolution) == [10, 10, 20]
+    cells = np.asarray(seg[:, :, :])[..., 0].transpose(2, 1, 0)  # x y z -> z y x
+    np.testing.assert_array_equal(cells, labels["cells"])
+    img = CloudVolume(f"file://{exported}/image", progress=False)
+    assert np.asarray(img[:, :, :]).shape[:3] == labels["cells"].shape[::-1]
+
+
+def test_synapse_annotations_relate_pre_and_post_cells_over_http(exported, api_url):
+    from cloudvolume import from_cloudpath
+
+    layer = from_cloudpath(f"precomputed://{api_url}/data/exported/synapses")
+    found = layer.get_by_relationship("pre_synaptic_cell", A)
+    assert len(found) == 1
+    seg = CloudVolume(f"precomputed://{api_url}/data/exported/segmentation", progress=False)
+    assert int(np.asarray(seg[20, 16, 4])[0, 0, 0, 0]) == B
