@@ -216,7 +216,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"generating the demo phantom at {phantom} …", flush=True)
         phantom.parent.mkdir(parents=True, exist_ok=True)
         make_phantom(phantom, seed=0, shape_zyx=tuple(args.shape), progress=True)
-    ingest(phantom, "demo")
+    folder = ingest(phantom, "demo")
+    from ingest.export import export_precomputed
+
+    out = export_precomputed(folder, CliSettings().data_dir / "precomputed")
+    print(f"Neuroglancer files: {out} (served under /data/demo/)")
     if not args.no_serve:
         serve(args.host, args.port)
     return 0
