@@ -40,6 +40,14 @@ from that centroid to the nearest voxel centre of any mitochondrion of the presy
 ``None``); ``contacts_without_synapse`` counts planted bouton contacts that carry no junction
 and share at least one voxel face with their target in the final volume.
 
+Cable length: ``cells[].cable_length_nm`` is the length of the cell's planted centre lines
+(:func:`.truth.centre_lines_nm`: dendrites and branches, spines from the dendrite's axis to
+the head centre, the axon through its boutons, and for the soma a line from its centre, or the
+volume's point nearest to it, to where each neurite starts) between the first and last voxel
+centres of the volume; ``cable_length_in_cell_nm`` counts them only where they run through the
+cell's own voxels (within one voxel), leaving out stretches that other cells or carved gaps
+took over: what a skeleton of the final labels can recover.
+
 Modules: :mod:`.geometry` (vectors, voxel grid, shape masks), :mod:`.scene` (plan records and
 label volumes), :mod:`.morphology` (cells, boutons, axons, gaps), :mod:`.synapses`
 (junctions, decoys, the planted effect, vesicle clouds), :mod:`.organelles` (mitochondria),

@@ -136,6 +136,7 @@ def _plan_dendrites(scene: Scene, cell: Cell) -> None:
                 scene, cell, den.points_nm[i], bd, rb, 0.8 * rb, float(rng.uniform(500.0, 1400.0))
             )
             if branch is not None:
+                branch.from_soma = False
                 cell.dendrites.append(branch)
 
 
@@ -221,6 +222,7 @@ def _add_spines(scene: Scene, cell: Cell, den: Dendrite) -> None:
         sl, m = g.sphere(head_c, head_r)
         scene.paint(sl, m, cell.label, DENDRITE)
         cell.spine_heads.append((head_c, head_r, u))
+        cell.spine_roots_nm.append(pts[i])
         pos += float(rng.uniform(200.0, 380.0))
 
 
@@ -442,6 +444,7 @@ def rasterise_axons(scene: Scene) -> None:
                 bend = perp_unit(rng, seg / length, 0.35)
                 pts.append(0.5 * (a + b) + bend * rng.uniform(-0.15, 0.15) * length)
             pts.append(b)
+        cell.axon_points_nm = np.array(pts)
         for a, b in zip(pts[:-1], pts[1:], strict=True):
             sl, m = g.capsule(a, b, r, r)
             scene.paint(sl, m, cell.label, AXON)

@@ -19,6 +19,7 @@ class Dendrite:
 
     points_nm: FloatArray  # (n, 3) zyx
     radii_nm: FloatArray  # (n,)
+    from_soma: bool = True  # a primary dendrite (else a side branch starting on its parent)
 
 
 @dataclass
@@ -34,6 +35,8 @@ class Cell:
     dendrites: list[Dendrite] = field(default_factory=list)
     spine_heads: list[tuple[FloatArray, float, FloatArray]] = field(default_factory=list)
     bouton_centers_nm: list[FloatArray] = field(default_factory=list)
+    spine_roots_nm: list[FloatArray] = field(default_factory=list)  # on the dendrite's axis
+    axon_points_nm: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))  # as painted
 
 
 @dataclass

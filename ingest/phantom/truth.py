@@ -9,8 +9,8 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
-from .geometry import face_pairs
-from .scene import AXON, COMPARTMENT_NAMES, DENDRITE, SOMA, Contact, Scene
+from .geometry import FloatArray, Grid, face_pairs
+from .scene import AXON, COMPARTMENT_NAMES, DENDRITE, SOMA, Cell, Contact, Scene
 
 SCHEMA = "connectome-phantom-truth/1"
 SYNAPSE_TYPE = {"TypeA": 1, "TypeB": 2}
@@ -43,6 +43,8 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
                     "dendrite": int(row[DENDRITE]),
                     "axon": int(row[AXON]),
                 },
+                "cable_length_nm": cable_length_nm(cell, g),
+                "cable_length_in_cell_nm": cable_length_in_cell_nm(cell, g, lab),
             }
         )
 
@@ -125,6 +127,99 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
         "mitochondria": mitos,
     }
     return truth, syn_type_of_jid
+
+
+def centre_lines_nm(cell: Cell, g: Grid) -> list[FloatArray]:
+    """The planted centre lines of a cell: ``(n, 3)`` polylines in nm, ``(z, y, x)`` order.
+
+    Each dendrite and side branch as grown; each spine from its root on the dendrite's axis
+    through its neck to the centre of its head; the axon as painted (from inside the soma
+    through its boutons and on past the last one).  The soma's share is a straight line from
+    the soma's root to the first point of each primary dendrite and of the axon (0.85 and 0.9
+    of the way to the soma surface, where the neurite's own tube begins), so that the lines
+    form one tree, as a skeleton through the soma would.  The root is the soma centre, or,
+    when the centre lies outside the volume, the point of the volume nearest to it: a soma cut
+    by the border still joins its neurites inside the volume.
+    """
+    root = np.clip(cell.soma_center_nm, 0.0, g.extent_nm)
+    lines: list[FloatArray] = []
+    for den in cell.dendrites:
+        if den.from_soma:
+            lines.append(np.stack([root, den.points_nm[0]]))
+        lines.append(den.points_nm)
+    for spine_root, (head_c, _, _) in zip(cell.spine_roots_nm, cell.spine_heads, strict=True):
+        lines.append(np.stack([spine_root, head_c]))
+    if len(cell.axon_points_nm):
+        lines.append(np.stack([root, cell.axon_points_nm[0]]))
+        lines.append(cell.axon_points_nm)
+    return lines
+
+
+def clipped_length_nm(points_nm: FloatArray, lo_nm: FloatArray, hi_nm: FloatArray) -> float:
+    """Length of the part of a polyline (``(n, 3)`` points) inside the box ``[lo, hi]``.
+
+    Each segment is clipped to the box (Liang-Barsky) and the lengths inside are summed.
+
+    Examples
+    --------
+    >>> line = np.array([[0.0, 0.0, -5.0], [0.0, 0.0, 2.0], [0.0, 10.0, 2.0]])
+    >>> clipped_length_nm(line, np.zeros(3), np.full(3, 4.0))  # 2 along x, then 4 along y
+    6.0
+    """
+    p = np.asarray(points_nm, dtype=np.float64)
+    if len(p) < 2:
+        return 0.0
+    a, d = p[:-1], np.diff(p, axis=0)
+    t0, t1 = np.zeros(len(d)), np.ones(len(d))
+    for axis in range(3):
+        da, aa = d[:, axis], a[:, axis]
+        moving = da != 0
+        safe = np.where(moving, da, 1.0)
+        ta, tb = (lo_nm[axis] - aa) / safe, (hi_nm[axis] - aa) / safe
+        enter = np.where(moving, np.minimum(ta, tb), -np.inf)
+        leave = np.where(moving, np.maximum(ta, tb), np.inf)
+        outside = ~moving & ((aa < lo_nm[axis]) | (aa > hi_nm[axis]))
+        t0 = np.maximum(t0, enter)
+        t1 = np.where(outside, -np.inf, np.minimum(t1, leave))
+    inside = np.clip(t1 - t0, 0.0, None)
+    return float(np.sum(inside * np.linalg.norm(d, axis=1)))
+
+
+def cable_length_nm(cell: Cell, g: Grid) -> float:
+    """Total length (nm) of a cell's :func:`centre_lines_nm` between the first and the last
+    voxel centres of the volume (``[0, (shape - 1) * voxel_size_nm]`` on each axis)."""
+    lo = np.zeros(3)
+    return float(sum(clipped_length_nm(line, lo, g.extent_nm) for line in centre_lines_nm(cell, g)))
+
+
+def cable_length_in_cell_nm(cell: Cell, g: Grid, lab: NDArray[Any], step_nm: float = 2.5) -> float:
+    """Length (nm) of a cell's :func:`centre_lines_nm` where they run through its own voxels.
+
+    The lines are cut into pieces of at most ``step_nm``; a piece counts when the voxel
+    nearest its midpoint or one of that voxel's 26 neighbours belongs to the cell in the final
+    label volume ``lab`` (one voxel of slack, so that a thin neurite whose centre voxels a
+    carved gap took away on one side still counts).  This leaves out what later stages took
+    away: stretches under other cells drawn first (a neurite crossing another cell, a spine
+    head inside a neighbour), gaps carved right through a neurite, and the parts outside the
+    volume.  It is what a skeleton of the cell's voxels can at best recover.
+    """
+    total = 0.0
+    offsets = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1)
+    offsets = offsets.reshape(-1, 3)
+    for line in centre_lines_nm(cell, g):
+        a, b = line[:-1], line[1:]
+        length = np.linalg.norm(b - a, axis=1)
+        n = np.maximum(1, np.ceil(length / step_nm)).astype(np.int64)
+        seg = np.repeat(np.arange(len(a)), n)
+        frac = (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[seg]
+        mid = a[seg] + (b - a)[seg] * frac[:, None]
+        idx = np.rint(mid / g.v).astype(np.int64)
+        inside = np.all((idx >= 0) & (idx < g.shape), axis=1)
+        own = np.zeros(len(mid), dtype=bool)
+        near = np.clip(idx[inside][:, None, :] + offsets, 0, g.shape - 1)
+        own[inside] = np.any(lab[near[..., 0], near[..., 1], near[..., 2]] == cell.label, axis=1)
+        total += float(np.sum((length / n)[seg][own]))
+    return total
 
 
 def _label_sums(labels: NDArray[Any], n: int) -> tuple[NDArray[Any], ...]:

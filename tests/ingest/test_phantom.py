@@ -331,3 +331,62 @@ def test_a_failing_write_leaves_no_output_directory(
         make_phantom(out, shape_zyx=(8, 32, 32))
     assert not out.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_cable_lengths_are_positive_and_the_in_cell_part_is_at_most_the_planted_one(
+    default: Phantom,
+) -> None:
+    for c in default.truth["cells"]:
+        assert 0 < c["cable_length_in_cell_nm"] <= c["cable_length_nm"] + 1e-6
+        # the planted lines mostly survive in the final labels
+        assert c["cable_length_in_cell_nm"] >= 0.7 * c["cable_length_nm"]
+
+
+def test_centre_lines_form_one_tree_rooted_at_the_soma() -> None:
+    from ingest.phantom.build import _STAGES
+    from ingest.phantom.scene import Scene
+    from ingest.phantom.truth import centre_lines_nm
+
+    scene = Scene(0, SMALL, VOXEL)
+    for _, stage in _STAGES:
+        stage(scene)
+    for cell in scene.cells:
+        lines = centre_lines_nm(cell, scene.g)
+        root = np.clip(cell.soma_center_nm, 0.0, scene.g.extent_nm)
+        joined = [root]
+        for line in lines:
+            # every line starts at the root or on a point of a line before it
+            assert min(np.linalg.norm(line[0] - p) for p in joined) < 1e-6
+            joined.extend(line)
+        n_spines = len(cell.spine_heads)
+        n_primary = sum(d.from_soma for d in cell.dendrites)
+        assert len(lines) == n_primary + len(cell.dendrites) + n_spines + 2 * bool(
+            len(cell.axon_points_nm)
+        )
+
+
+def test_in_cell_cable_length_counts_a_line_only_where_its_cell_is() -> None:
+    from ingest.phantom.geometry import Grid
+    from ingest.phantom.scene import Cell, Dendrite
+    from ingest.phantom.truth import cable_length_in_cell_nm, cable_length_nm
+
+    grid = Grid((16, 64, 128), np.array(VOXEL))
+    line = np.array([[160.0, 320.0, 100.0], [160.0, 320.0, 1100.0]])  # 1000 nm along x
+    cell = Cell(
+        label=1,
+        id=7,
+        type="TypeA",
+        soma_center_nm=np.array([160.0, 320.0, -5000.0]),
+        soma_radii_nm=np.ones(3),
+        axon_radius_nm=25.0,
+        dendrites=[Dendrite(line, np.full(2, 60.0), from_soma=False)],
+    )
+    lab = np.zeros((16, 64, 128), np.uint16)
+    sl, mask = grid.capsule(line[0], line[1], 60.0, 60.0)
+    assert sl is not None and mask is not None
+    lab[sl][mask] = 1
+    assert cable_length_nm(cell, grid) == pytest.approx(1000.0)
+    assert cable_length_in_cell_nm(cell, grid, lab) == pytest.approx(1000.0, abs=1.0)
+    lab[:, :, 60:] = np.where(lab[:, :, 60:] == 1, 2, lab[:, :, 60:])  # another cell from x = 600
+    # the line runs through cell 1 up to the voxel before x = 600 nm, plus a voxel of slack
+    assert cable_length_in_cell_nm(cell, grid, lab) == pytest.approx(505.0, abs=1.0)
