@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from graph.load import connect, prepare
+from graph.load import NEURON_PROPERTIES, connect, prepare
 from graph.local import LocalNeo4j, Neo4jSetupError
 from graph.schema import (
     DATA_MODEL_VERSION,
@@ -72,9 +72,11 @@ def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
     nodes("segments",
           [":ID(Segment)", "bodyId:long", "size:long", "pre:long", "post:long", "roiInfo",
            "status", "statusLabel", "location:point{crs:cartesian-3D}", "bboxMin:long[]",
-           "bboxMax:long[]", f"{wv}:boolean", ":LABEL"],
+           "bboxMax:long[]", f"{wv}:boolean", *(f"{k}:double" for k in NEURON_PROPERTIES.values()),
+           ":LABEL"],
           ([r["bodyId"], r["bodyId"], r["size"], r["pre"], r["post"], r["roiInfo"], "Traced",
             "Traced", _point(r["location"]), r["bboxMin"], r["bboxMax"], True,
+            *(r["props"][k] for k in NEURON_PROPERTIES.values()),
             seg_labels[bool(r["isNeuron"])]] for r in rows["neurons"]))  # fmt: skip
     nodes(
         "synapse_sets",

@@ -37,6 +37,12 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 HIGH_ACCURACY_CONFIDENCE = 0.5
 
 
+# neuron table columns stored as Segment properties (absent where null)
+NEURON_PROPERTIES = {
+    "mesh_area_nm2": "meshAreaNm2",
+    "mesh_volume_nm3": "meshVolumeNm3",
+    "cable_length_nm": "cableLengthNm",
+}
 # synapse table columns stored as properties of both Synapse nodes of a connection
 SYNAPSE_PROPERTIES = {
     "frac_asymmetric": "fracAsymmetric",
@@ -116,6 +122,10 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
                 "bboxMax": [int(r.bbox_max_x), int(r.bbox_max_y), int(r.bbox_max_z)],
                 "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": pre, "post": post}}),
                 "isNeuron": r.voxels >= meta.get("min_neuron_voxels", 0) or pre + post > 0,
+                "props": {
+                    camel: (None if pd.isna(v := getattr(r, col)) else float(v))
+                    for col, camel in NEURON_PROPERTIES.items()
+                },
             }
         )
 
@@ -274,7 +284,7 @@ def load(
             "SET n.bodyId = r.bodyId, n.size = r.size, n.pre = r.pre, n.post = r.post, "
             "n.roiInfo = r.roiInfo, n.status = 'Traced', n.statusLabel = 'Traced', "
             "n.location = point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
-            f"n.bboxMin = r.bboxMin, n.bboxMax = r.bboxMax, n.`{wv}` = true"
+            f"n.bboxMin = r.bboxMin, n.bboxMax = r.bboxMax, n.`{wv}` = true, n += r.props"
         )
         statements = [
             (name, data, "UNWIND $rows AS r " + create + segment_props)

@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _KEY = b"connectome.schema_version"
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -35,6 +35,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("x", pa.int32()),
             ("y", pa.int32()),
             ("z", pa.int32()),  # a voxel inside the cell
+            # morphology (null where the cell was too small or the stage was off)
+            ("mesh_area_nm2", pa.float64()),
+            ("mesh_volume_nm3", pa.float64()),
+            ("cable_length_nm", pa.float64()),
         ]
     ),
     # one row per synaptic connection: a pre site in one body, a post site in another

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from graph import tables
+from ingest.morphology import load_morphology
 from ingest.precomputed import Annotations, write_dataset
 from ingest.volume import open_volume
 
@@ -69,6 +70,11 @@ def export_precomputed(
     synapses = tables.read_table(tables_dir, "synapses")
     elements = tables.read_table(tables_dir, "elements")
     annotations = {"synapses": synapse_annotations(synapses)}
+    if meshes is None and skeletons is None and (Path(tables_dir) / "morphology").exists():
+        meshes, found = load_morphology(Path(tables_dir) / "morphology")
+        # compartments are not predicted yet: every vertex is "unknown" (code 0)
+        skeletons = {b: (v, e, {**a, "compartment": np.zeros(len(v), np.uint8)})
+                     for b, (v, e, a) in found.items()}  # fmt: skip
     if (elements["type"] == "mitochondrion").any():
         annotations["mitochondria"] = organelle_annotations(elements, "mitochondrion", voxel)
     return write_dataset(

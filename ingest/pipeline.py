@@ -29,6 +29,7 @@ import pandas as pd
 from graph import tables as table_contract
 from ingest import chunks as chunk_scan
 from ingest import distances as distances_stage
+from ingest import morphology as morphology_stage
 from ingest import objects as objects_stage
 from ingest import split as split_stage
 from ingest import synapses as synapses_stage
@@ -142,7 +143,8 @@ def _fan_out(ctx: Context, func: Callable[..., Any], args: list[tuple[Any, ...]]
 @stage("cells", ("scan",), description="voxel counts, bounding boxes, inner points")
 def _cells(ctx: Context, chunk_dirs: list[str]) -> pd.DataFrame:
     part = chunk_scan.read_records(chunk_dirs, "cells")
-    columns = [f.name for f in table_contract.SCHEMAS["neurons"]]
+    columns = [f.name for f in table_contract.SCHEMAS["neurons"]
+               if f.name not in morphology_stage.STATS[1:]]  # fmt: skip
     if part.empty:
         return pd.DataFrame(columns=columns)
     g = part.groupby("body_id", sort=True)
@@ -155,6 +157,37 @@ def _cells(ctx: Context, chunk_dirs: list[str]) -> pd.DataFrame:
     deepest = part.loc[g["depth"].idxmax(), ["body_id", "x", "y", "z"]].set_index("body_id")
     out = out.join(deepest).reset_index()
     return out[columns]
+
+
+@dataclass
+class Morphology:
+    """Per-cell mesh and skeleton files (``<body id>.npz``) and their summary numbers."""
+
+    folder: Path
+    stats: pd.DataFrame  # body_id, mesh_area_nm2, mesh_volume_nm3, cable_length_nm
+
+
+@stage("morphology", ("cells",), description="a mesh and a skeleton per cell, on crops")
+def _morphology(ctx: Context, cells: pd.DataFrame) -> Morphology | None:
+    s = ctx.settings
+    if not (s.meshes or s.skeletons):
+        return None
+    folder = ctx.work_dir / "morphology"
+    folder.mkdir(parents=True, exist_ok=True)
+    big = cells[cells["voxels"] >= s.morphology_min_voxels]
+    work = split_stage.batches(big, split_stage.box_voxels(big, "bbox_", inclusive=False),
+                               voxels_per_batch=20_000_000)  # fmt: skip
+    args = [(str(ctx.volume.path), b, str(folder), s.xy_step, s.meshes, s.skeletons)
+            for b in work]  # fmt: skip
+    parts = _fan_out(ctx, morphology_stage.morphology_batch, args, total=len(args), initial=0,
+                     desc="meshes and skeletons")  # fmt: skip
+    found = [p for p in parts if len(p)]
+    stats = (
+        pd.concat(found, ignore_index=True)
+        if found
+        else pd.DataFrame(columns=morphology_stage.STATS)
+    )
+    return Morphology(folder, stats)
 
 
 @dataclass
@@ -205,7 +238,8 @@ def _mitochondria(ctx: Context, chunk_dirs: list[str]) -> Organelles:
         # two cores of the minimum depth need at least two balls of that radius
         ball = 4 / 3 * np.pi * s.split_min_core_depth_nm**3 / np.prod(ctx.volume.voxel_size_nm_zyx)
         smallest = max(s.split_min_voxels, int(2 * ball))
-        work = split_stage.batches(table[table["voxels"] >= smallest])
+        candidates = table[table["voxels"] >= smallest]
+        work = split_stage.batches(candidates, split_stage.box_voxels(candidates))
         args = [(str(ctx.volume.path), "mitochondria", b, ctx.volume.voxel_size_nm_zyx,
                  s.split_core_fraction, s.split_min_core_depth_nm) for b in work]  # fmt: skip
         parts = _fan_out(ctx, split_stage.split_objects, args, total=len(args), initial=0,
@@ -294,7 +328,7 @@ def _empty(name: str) -> pd.DataFrame:
 
 @stage(
     "tables",
-    ("cells", "synapses", "mitochondria", "vesicle_clouds", "distances"),
+    ("cells", "synapses", "mitochondria", "vesicle_clouds", "distances", "morphology"),
     description="write the Parquet tables",
 )
 def _tables(
@@ -304,6 +338,7 @@ def _tables(
     mito: Organelles | None,
     vesicles: Organelles | None,
     distances: pd.DataFrame | None,
+    morphology: Morphology | None,
 ) -> Path:
     elements = []
     if mito is not None:
@@ -315,7 +350,14 @@ def _tables(
     out = ctx.out_dir
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
+    stats = (
+        morphology.stats if morphology is not None else pd.DataFrame(columns=morphology_stage.STATS)
+    )
+    stats = stats.astype({"body_id": np.uint64})
+    cells = cells.merge(stats, on="body_id", how="left")
     table_contract.write_table(partial, "neurons", cells)
+    if morphology is not None:
+        shutil.copytree(morphology.folder, partial / "morphology")
     table_contract.write_table(
         partial, "synapses", synapses if synapses is not None else _empty("synapses")
     )

@@ -58,6 +58,14 @@ class IngestSettings(BaseSettings):
         description="cores shallower than this do not split a mitochondrion; keep it at two "
         "to three voxels or more, since thinner objects have too coarse a distance transform",
     )
+    meshes: bool = Field(default=True, description="mesh every cell (zmesh)")
+    skeletons: bool = Field(default=True, description="skeletonise every cell (kimimaro)")
+    xy_step: int = Field(
+        default=2, description="meshes and skeletons sample every n-th voxel in x and y"
+    )
+    morphology_min_voxels: int = Field(
+        default=10_000, description="cells this large get a mesh and a skeleton"
+    )
     fresh: bool = Field(
         default=False, description="ignore finished chunks of an earlier, interrupted run"
     )

@@ -124,12 +124,26 @@ def split_objects(volume_path: str, layer: str, objects: pd.DataFrame,
     return pd.concat(out, ignore_index=True)
 
 
-def batches(frame: pd.DataFrame, voxels_per_batch: int = 2_000_000) -> list[pd.DataFrame]:
-    """Cut a table of objects into batches of roughly equal work (bounding-box voxels)."""
-    size = ((frame["max_z"] - frame["min_z"] + 1) * (frame["max_y"] - frame["min_y"] + 1)
-            * (frame["max_x"] - frame["min_x"] + 1)).to_numpy()  # fmt: skip
-    groups = np.cumsum(size) // max(voxels_per_batch, 1)
+def batches(frame: pd.DataFrame, sizes: np.ndarray,
+            voxels_per_batch: int = 2_000_000) -> list[pd.DataFrame]:  # fmt: skip
+    """Cut a table of objects into batches of roughly equal work (``sizes``: voxels each).
+
+    Examples
+    --------
+    >>> [len(b) for b in batches(pd.DataFrame({"a": range(5)}), np.array([1, 1, 3, 1, 1]), 2)]
+    [1, 1, 1, 2]
+    """
+    groups = np.cumsum(sizes) // max(voxels_per_batch, 1)
     return [frame.iloc[idx] for idx in pd.Series(groups).groupby(groups).indices.values()]
+
+
+def box_voxels(frame: pd.DataFrame, prefix: str = "", inclusive: bool = True) -> np.ndarray:
+    """Voxels in each row's bounding box (``<prefix>min_z`` … ``<prefix>max_x``)."""
+    extra = 1 if inclusive else 0
+    size = np.ones(len(frame), np.int64)
+    for a in "zyx":
+        size *= (frame[f"{prefix}max_{a}"] - frame[f"{prefix}min_{a}"] + extra).to_numpy()
+    return size
 
 
 def apply_splits(table: pd.DataFrame, surface: pd.DataFrame,

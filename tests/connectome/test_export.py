@@ -25,8 +25,8 @@ def exported(cli_env, connectome_bin, tmp_path_factory) -> Path:
     path = write_volume(tmp_path_factory.mktemp("export") / "v.zarr",
                         raw.reshape(labels["cells"].shape), labels)  # fmt: skip
     data = Path(cli_env["CONNECTOME_DATA_DIR"])
-    run_stages(open_volume(path), "exported", IngestSettings(data_dir=data), progress=False,
-               echo=lambda *_: None)  # fmt: skip
+    settings = IngestSettings(data_dir=data, morphology_min_voxels=1000)
+    run_stages(open_volume(path), "exported", settings, progress=False, echo=lambda *_: None)
     proc = subprocess.run([connectome_bin, "export", "precomputed", "exported"], env=cli_env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -51,3 +51,20 @@ def test_synapse_annotations_relate_pre_and_post_cells_over_http(exported, api_u
     assert len(found) == 1
     seg = CloudVolume(f"precomputed://{api_url}/data/exported/segmentation", progress=False)
     assert int(np.asarray(seg[20, 16, 4])[0, 0, 0, 0]) == B
+
+
+def test_meshes_and_skeletons_are_read_by_cloudvolume_and_navis(exported):
+    import navis
+
+    seg = CloudVolume(f"file://{exported}/segmentation", progress=False)
+    mesh = seg.mesh.get(A)
+    mesh = mesh[A] if isinstance(mesh, dict) else mesh
+    lo, hi = mesh.vertices.min(axis=0), mesh.vertices.max(axis=0)
+    # cell A fills x 1..15, y 0..31, z 0..7 voxels of 10 x 10 x 20 nm
+    assert lo[0] >= 0 and hi[0] <= 16 * 10 and hi[2] <= 8 * 20 + 1
+    skeleton = seg.skeleton.get(A)
+    assert len(skeleton.vertices) > 1 and len(skeleton.edges) > 0
+    assert hasattr(skeleton, "radius") and hasattr(skeleton, "compartment")
+    neuron = navis.read_precomputed(exported / "segmentation" / "skeletons", datatype="skeleton")
+    neurons = neuron if isinstance(neuron, navis.NeuronList) else navis.NeuronList([neuron])
+    assert {int(n.id) for n in neurons} == {A, B}
