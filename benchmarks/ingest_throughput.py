@@ -68,7 +68,14 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0))
     mvx = float(np.prod(args.shape)) / 1e6
     rate = mvx / (total_s / 3600) / cores
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # the largest of this process and any single worker process (ru_maxrss is in KiB)
+    peak_mb = (
+        max(
+            resource.getrusage(who).ru_maxrss
+            for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+        )
+        / 1024
+    )
     print(
         f"machine: {platform.node()} {platform.machine()}, {cores} cores, "
         f"python {platform.python_version()}"

@@ -156,7 +156,7 @@ def scan_chunk(
     final = Path(out_dir) / box.name
     if final.exists():
         return str(final)
-    vol = open_volume(volume) if isinstance(volume, str | os.PathLike) else volume
+    vol = open_volume(volume, check=False) if isinstance(volume, str | os.PathLike) else volume
     shape = vol.shape_zyx
     ext_stop = tuple(min(b + 1, s) for b, s in zip(box.stop, shape, strict=True))
     ext = tuple(slice(a, b) for a, b in zip(box.start, ext_stop, strict=True))

@@ -35,7 +35,7 @@ def morphology_batch(
     skeletons: bool = True,
 ) -> pd.DataFrame:
     """Mesh and skeletonise each cell of ``cells`` (rows of the neurons table)."""
-    volume = open_volume(volume_path)
+    volume = open_volume(volume_path, check=False)
     voxel = volume.voxel_size_nm_zyx
     rows = []
     for r in cells.itertuples(index=False):

@@ -75,7 +75,7 @@ class Context:
 
 
 def work_dir_for(volume: Volume, dataset: str, settings: IngestSettings) -> Path:
-    """The resumable work folder: named by what the chunk records depend on."""
+    """The resumable work folder: named by what the chunk and morphology records depend on."""
     layers = {}
     for name, arr in sorted(volume.labels.items()):
         store = getattr(getattr(arr, "store", None), "path", None)
@@ -84,7 +84,9 @@ def work_dir_for(volume: Volume, dataset: str, settings: IngestSettings) -> Path
                         else 0]  # fmt: skip
     key = json.dumps({"path": str(Path(volume.path).resolve()), "shape": volume.shape_zyx,
                       "chunk": settings.chunk_zyx, "layers": layers, "v": SCAN_VERSION,
-                      "step": settings.inner_point_step_nm}, sort_keys=True)  # fmt: skip
+                      "step": settings.inner_point_step_nm, "xy_step": settings.xy_step,
+                      "morphology": [settings.meshes, settings.skeletons]},
+                     sort_keys=True)  # fmt: skip
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return settings.data_dir / "work" / dataset / digest
 
@@ -109,7 +111,7 @@ def _fan_out(ctx: Context, func: Callable[..., Any], args: list[tuple[Any, ...]]
     """Run ``func(*a)`` for every ``a`` on the configured Dask scheduler, with a progress bar."""
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=initial, desc=desc, unit="chunk", leave=False,
+    bar = tqdm(total=total, initial=initial, desc=desc, unit="task", leave=False,
                disable=not ctx.progress)  # fmt: skip
     try:
         if not args:

@@ -101,7 +101,7 @@ def split_objects(volume_path: str, layer: str, objects: pd.DataFrame,
     """Split each object of a batch (rows with ``element_id``, bbox ``min_*``/``max_*`` and a
     ``seed_*`` voxel) on its crop. Returns one row per voxel of objects that split:
     ``element_id, part, body_id, z, y, x`` (parts numbered 1..k inside each object)."""
-    volume = open_volume(volume_path)
+    volume = open_volume(volume_path, check=False)
     out = []
     for r in objects.itertuples(index=False):
         lo = (int(r.min_z), int(r.min_y), int(r.min_x))

@@ -69,7 +69,7 @@ def _load_readers() -> None:
     import ingest.fib25  # noqa: F401
 
 
-def open_volume(path: str | os.PathLike) -> Volume:
+def open_volume(path: str | os.PathLike, check: bool = True) -> Volume:
     """Open ``path`` with the first reader that recognises it and check the contract.
 
     Examples
@@ -86,7 +86,8 @@ def open_volume(path: str | os.PathLike) -> Volume:
     for _name, accepts, reader in _READERS:
         if accepts(p):
             volume = reader(p)
-            check_volume(volume)
+            if check:  # workers reopening a checked volume skip the full scan for negative ids
+                check_volume(volume)
             return volume
     raise InputError(
         f"{p} is not a volume any reader knows; expected an OME-Zarr container "

@@ -44,4 +44,9 @@ def test_fib25_ingest_finds_every_body(tmp_path):
                      progress=False, echo=lambda *_: None)  # fmt: skip
     neurons = tables.read_table(out, "neurons")
     assert len(neurons) == 525 and int((neurons["voxels"] > 10_000).sum()) == 93
+    big = neurons[neurons["voxels"] >= 10_000]
+    # every body over 10,000 voxels has a mesh and a skeleton; smaller ones have none
+    assert big["mesh_volume_nm3"].notna().all() and big["cable_length_nm"].notna().all()
+    assert neurons.loc[neurons["voxels"] < 10_000, "mesh_volume_nm3"].isna().all()
+    assert len(list((out / "morphology").glob("*.npz"))) == len(big)
     assert tables.read_table(out, "synapses").empty
