@@ -202,7 +202,8 @@ class LocalNeo4j:
         if creds.exists():
             return json.loads(creds.read_text())["password"]
         creds.parent.mkdir(parents=True, exist_ok=True)
-        password = secrets.token_urlsafe(18)
+        # hex: a password starting with "-" would read as an option to neo4j-admin
+        password = secrets.token_hex(16)
         tmp = creds.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
