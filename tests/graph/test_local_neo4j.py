@@ -62,3 +62,10 @@ def test_cli_status_and_env_use_the_data_dir(cli_env, connectome_bin, neo4j_serv
         [connectome_bin, "neo4j", "env"], env=cli_env, capture_output=True, text=True, check=True
     ).stdout
     assert f"export NEO4J_URI={neo4j_server.uri}" in env_out
+
+
+def test_generated_passwords_never_look_like_options_to_neo4j_admin(tmp_path):
+    # neo4j-admin's parser reads an argument starting with "-" as an option
+    for k in range(200):
+        server = LocalNeo4j(LocalNeo4jSettings(data_dir=tmp_path / str(k)))
+        assert not server.password().startswith("-")
