@@ -74,16 +74,6 @@ def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
         yield rows[start : start + size]
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows as plain Python values (numpy scalars do not cross Bolt)."""
-    out = frame.astype(object).where(pd.notna(frame), None).to_dict("records")
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in out]
-
-
-def _point(frame: pd.DataFrame, prefix: str = "") -> list[list[float]]:
-    return frame[[f"{prefix}x", f"{prefix}y", f"{prefix}z"]].to_numpy().tolist()
-
-
 def prepare(folder: str | os.PathLike) -> dict[str, Any]:
     """Read and cross-check the tables; return the rows the loader writes.
 

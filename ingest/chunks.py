@@ -36,7 +36,7 @@ from scipy import ndimage
 
 from ingest.cells import cell_table, relabel
 from ingest.organelles import binarize
-from ingest.synapses import contact_faces
+from ingest.synapses import contact_faces, junction_records
 from ingest.volume import Volume, open_volume
 
 OBJECT_LAYERS = ("mitochondria", "vesicle_clouds", "synaptic_junctions")
@@ -51,6 +51,11 @@ class ChunkBox:
     linear: int
     start: tuple[int, int, int]
     stop: tuple[int, int, int]
+
+    @property
+    def id_base(self) -> int:
+        """Added to this chunk's component labels to make them unique data-set wide."""
+        return self.linear << CHUNK_SHIFT
 
     @property
     def name(self) -> str:
@@ -89,7 +94,7 @@ def _objects(
     shape_zyx: tuple[int, ...],
 ) -> dict[str, pd.DataFrame]:
     """Per-component statistics over core voxels, and the unification records."""
-    base = np.int64(box.linear) << np.int64(CHUNK_SHIFT)
+    base = box.id_base
     core = tuple(slice(0, n) for n in core_shape)
     lab = labels_ext[core]
     zz, yy, xx = np.nonzero(lab)
@@ -111,14 +116,12 @@ def _objects(
             sum_z=("z", "sum"),
             sum_y=("y", "sum"),
             sum_x=("x", "sum"),
-            first=("z", lambda s: int(s.index[0])),
         )
         .reset_index()
     )
-    # a voxel of each object, to find it again in a crop
-    first = vox.loc[stats["first"].to_numpy(), ["z", "y", "x"]].to_numpy()
-    stats[["seed_z", "seed_y", "seed_x"]] = first
-    stats = stats.drop(columns="first")
+    # a voxel of each object (its first in scan order), to find it again in a crop
+    seeds = vox.drop_duplicates("object").set_index("object").reindex(stats["object"])
+    stats[["seed_z", "seed_y", "seed_x"]] = seeds[["z", "y", "x"]].to_numpy()
     overlap = (
         pd.DataFrame({"object": base + local, "body_id": owner.astype(np.uint64)})
         .value_counts()
@@ -178,43 +181,21 @@ def scan_chunk(
 
     junctions = labels.get("synaptic_junctions")
     if junctions is not None:
-        base = np.int64(box.linear) << np.int64(CHUNK_SHIFT)
         faces = contact_faces(cells_ext, junctions, vol.voxel_size_nm_zyx, core_shape=core_shape)
-        faces["patch"] = faces["patch"].astype(np.int64) + base
+        faces["patch"] = faces["patch"].astype(np.int64) + box.id_base
         tables["faces"] = faces
-        jz, jy, jx = np.nonzero(junctions[core])
-        owner = cells_ext[core][jz, jy, jx]
-        patch = junctions[core][jz, jy, jx].astype(np.int64) + base
-        per = pd.DataFrame(
-            {
-                "patch": patch,
-                "body_id": owner,
-                "z": jz + box.start[0],
-                "y": jy + box.start[1],
-                "x": jx + box.start[2],
-            }
+        stype = (np.asarray(vol.labels["synapse_type"][box.core()])
+                 if vol.has("synapse_type") else None)  # fmt: skip
+        tables["junction_cells"], tables["junction_types"] = junction_records(
+            junctions[core], cells_ext[core], stype, box.start, box.id_base
         )
-        tables["junction_cells"] = (
-            per.groupby(["patch", "body_id"])
-            .agg(n=("z", "size"), sz=("z", "sum"), sy=("y", "sum"), sx=("x", "sum"))
-            .reset_index()
-        )
-        if vol.has("synapse_type"):
-            t = np.asarray(vol.labels["synapse_type"][box.core()])[jz, jy, jx].astype(np.int64)
-            tables["junction_types"] = (
-                pd.DataFrame({"patch": patch, "t": t})[t > 0]
-                .value_counts()
-                .rename("n")
-                .reset_index()
-            )
     for layer in ("mitochondria", "vesicle_clouds"):
         if layer in labels:
             lab = labels[layer][core]
             sz, sy, sx = np.nonzero(_surface(lab > 0))
             tables[f"{layer}.surface"] = pd.DataFrame(
                 {
-                    "object": (np.int64(box.linear) << np.int64(CHUNK_SHIFT))
-                    + lab[sz, sy, sx].astype(np.int64),
+                    "object": box.id_base + lab[sz, sy, sx].astype(np.int64),
                     "z": sz + box.start[0],
                     "y": sy + box.start[1],
                     "x": sx + box.start[2],

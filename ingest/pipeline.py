@@ -277,16 +277,17 @@ def _synapses(
         chunk_scan.read_records(chunk_dirs, f"{layer}.halo"),
         chunk_scan.read_records(chunk_dirs, f"{layer}.low"),
     )
-    faces = rec["faces"].assign(patch=patch_of.reindex(rec["faces"]["patch"]).to_numpy())
-    faces = faces.groupby(["patch", "lo", "hi"], as_index=False)[["faces", "area_nm2"]].sum()
-    cells = rec["junction_cells"].assign(
-        patch=patch_of.reindex(rec["junction_cells"]["patch"]).to_numpy()
-    )
-    cells = cells.groupby(["patch", "body_id"], as_index=False)[["n", "sz", "sy", "sx"]].sum()
-    types = rec["junction_types"]
-    if not types.empty:
-        types = types.assign(patch=patch_of.reindex(types["patch"]).to_numpy())
-        types = types.groupby(["patch", "t"], as_index=False)["n"].sum()
+
+    def totals(frame: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
+        """Chunk-wise rows re-keyed by the unified patch and summed."""
+        if frame.empty:
+            return frame
+        frame = frame.assign(patch=patch_of.reindex(frame["patch"]).to_numpy())
+        return frame.groupby(["patch", *keys], as_index=False)[values].sum()
+
+    faces = totals(rec["faces"], ["lo", "hi"], ["faces", "area_nm2"])
+    cells = totals(rec["junction_cells"], ["body_id"], ["n", "sz", "sy", "sx"])
+    types = totals(rec["junction_types"], ["t"], ["n"])
     vox = np.asarray(ctx.volume.voxel_size_nm_zyx, float)
     indexes = {
         name: synapses_stage.OrganelleIndex(

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Any
 
 import cc3d
-import fastremap
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
@@ -230,6 +229,45 @@ def synapses_from_records(
     return frame
 
 
+def junction_records(
+    patches: np.ndarray,
+    cells: np.ndarray,
+    synapse_type: np.ndarray | None = None,
+    offset_zyx: tuple[int, int, int] = (0, 0, 0),
+    patch_base: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Junction voxels per (patch, cell) with coordinate sums (``patch, body_id, n, sz, sy,
+    sx``), and per (patch, synapse-type code) (``patch, t, n``), as
+    :func:`synapses_from_records` takes them; ``offset_zyx`` shifts coordinates and
+    ``patch_base`` is added to patch labels (for arrays that are chunks of a volume).
+
+    Examples
+    --------
+    >>> patches = np.array([[[0, 1, 1]]], np.uint32); cells = np.array([[[5, 5, 6]]], np.uint64)
+    >>> per_cell, _ = junction_records(patches, cells, offset_zyx=(0, 0, 10))
+    >>> per_cell[["patch", "body_id", "n", "sx"]].to_dict("records")
+    [{'patch': 1, 'body_id': 5, 'n': 1, 'sx': 11}, {'patch': 1, 'body_id': 6, 'n': 1, 'sx': 12}]
+    """
+    zz, yy, xx = np.nonzero(patches)
+    patch = patches[zz, yy, xx].astype(np.int64) + patch_base
+    oz, oy, ox = offset_zyx
+    per = pd.DataFrame(
+        {"patch": patch, "body_id": cells[zz, yy, xx], "z": zz + oz, "y": yy + oy, "x": xx + ox}
+    )
+    per_cell = (
+        per.groupby(["patch", "body_id"])
+        .agg(n=("z", "size"), sz=("z", "sum"), sy=("y", "sum"), sx=("x", "sum"))
+        .reset_index()
+    )
+    per_type = pd.DataFrame({"patch": pd.Series(dtype=np.int64), "t": pd.Series(dtype=np.int64),
+                             "n": pd.Series(dtype=np.int64)})  # fmt: skip
+    if synapse_type is not None:
+        t = np.asarray(synapse_type)[zz, yy, xx].astype(np.int64)
+        per_type = (pd.DataFrame({"patch": patch, "t": t})[t > 0]
+                    .value_counts().rename("n").reset_index())  # fmt: skip
+    return per_cell, per_type
+
+
 def find_synapses(
     cells: np.ndarray,
     junctions: np.ndarray,
@@ -253,26 +291,7 @@ def find_synapses(
     """
     patches = cc3d.connected_components(junctions, connectivity=26, out_dtype=np.uint32)
     faces = contact_faces(cells, patches, voxel_size_nm_zyx)
-    zz, yy, xx = np.nonzero(patches)
-    per = pd.DataFrame(
-        {
-            "patch": patches[zz, yy, xx].astype(np.int64),
-            "body_id": cells[zz, yy, xx],
-            "z": zz,
-            "y": yy,
-            "x": xx,
-        }
-    )
-    junction_cells = (
-        per.groupby(["patch", "body_id"])
-        .agg(n=("z", "size"), sz=("z", "sum"), sy=("y", "sum"), sx=("x", "sum"))
-        .reset_index()
-    )
-    junction_types = pd.DataFrame(columns=["patch", "t", "n"])
-    if synapse_type is not None:
-        t = np.asarray(synapse_type)[zz, yy, xx].astype(np.int64)
-        junction_types = (pd.DataFrame({"patch": per["patch"], "t": t})[t > 0]
-                          .value_counts().rename("n").reset_index())  # fmt: skip
+    junction_cells, junction_types = junction_records(patches, cells, synapse_type)
     index = None
     if vesicles is not None:
         clouds = cc3d.connected_components(vesicles, connectivity=26)
@@ -286,22 +305,3 @@ def find_synapses(
     return synapses_from_records(
         faces, junction_cells, junction_types, index, voxel_size_nm_zyx, **params
     )  # type: ignore[arg-type]
-
-
-def unique_pairs(compact_cells: np.ndarray) -> np.ndarray:
-    """Cell pairs (lo, hi) that touch across a voxel face, for statistics and tests.
-
-    Examples
-    --------
-    >>> unique_pairs(np.array([[[1, 1, 2, 0, 3]]], np.uint32)).tolist()
-    [[1, 2]]
-    """
-    keys = []
-    for axis in range(3):
-        a = np.moveaxis(compact_cells, axis, 0)
-        lo, hi = a[:-1], a[1:]
-        touch = (lo != hi) & (lo > 0) & (hi > 0)
-        x, y = lo[touch].astype(np.uint64), hi[touch].astype(np.uint64)
-        keys.append((np.minimum(x, y) << np.uint64(32)) | np.maximum(x, y))
-    allk = fastremap.unique(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
-    return np.stack([allk >> np.uint64(32), allk & np.uint64(0xFFFFFFFF)], axis=1).astype(np.int64)
