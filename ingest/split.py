@@ -166,13 +166,14 @@ def apply_splits(table: pd.DataFrame, surface: pd.DataFrame,
     new["type"] = table["type"].iloc[0]
     for axis in "zyx":
         new[axis] = np.round(new[axis]).astype(np.int32)
-    kept = table[~table["element_id"].isin(parts["element_id"].unique())].assign(part=0)
+    split_ids = parts["element_id"].unique()
+    kept = table[~table["element_id"].isin(split_ids)].assign(part=0)
     shared = [c for c in kept.columns if c in new.columns]
     merged = pd.concat([kept[shared], new[shared]], ignore_index=True)
     merged = merged.sort_values(["element_id", "part"], ignore_index=True)
     numbers = pd.Series(np.arange(1, len(merged) + 1),
                         index=pd.MultiIndex.from_frame(merged[["element_id", "part"]]))  # fmt: skip
-    old_surface = surface[~surface["element_id"].isin(parts["element_id"].unique())]
+    old_surface = surface[~surface["element_id"].isin(split_ids)]
     old_surface = old_surface.assign(
         element_id=numbers.reindex(
             pd.MultiIndex.from_arrays([old_surface["element_id"], np.zeros(len(old_surface), int)])
