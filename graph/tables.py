@@ -1,7 +1,8 @@
 """The Parquet table contract between ``ingest`` and ``graph``: one file per entity.
 
-A data set's tables live in one folder (``neurons.parquet``, ``synapses.parquet``,
-``elements.parquet``, ``close_to.parquet`` and ``meta.json``). Every file carries
+A data set's tables live in one folder (``neurons.parquet``, ``compartments.parquet``,
+``synapses.parquet``, ``elements.parquet``, ``close_to.parquet``, ``control_points.parquet``
+and ``meta.json``). Every file carries
 ``SCHEMA_VERSION``; the loader refuses files of another version. Positions are voxel
 coordinates of the base resolution in ``x, y, z``; body ids are uint64.
 """
@@ -17,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 _KEY = b"connectome.schema_version"
 
 SCHEMAS: dict[str, pa.Schema] = {
@@ -41,6 +42,21 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("cable_length_nm", pa.float64()),
         ]
     ),
+    # one row per cell and compartment found on its skeleton (ingest.compartments)
+    "compartments": pa.schema(
+        [
+            ("body_id", pa.uint64()),
+            ("compartment", pa.string()),  # "axon" | "dendrite" | "soma"
+            ("path_length_nm", pa.float64()),  # skeleton cable labelled with it
+            ("nodes", pa.int32()),  # skeleton nodes labelled with it
+            ("mesh_area_nm2", pa.float64()),  # area of the mesh faces labelled with it
+            ("boutons", pa.int32()),  # axon: swellings with vesicle clouds; else 0
+            ("spines", pa.int32()),  # dendrite: spines found on the skeleton; else 0
+            ("x", pa.int32()),
+            ("y", pa.int32()),
+            ("z", pa.int32()),  # a skeleton node of the compartment (voxel)
+        ]
+    ),
     # one row per synaptic connection: a pre site in one body, a post site in another
     "synapses": pa.schema(
         [
@@ -57,7 +73,18 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("post_y", pa.int32()),
             ("post_z", pa.int32()),
             ("junction_voxels", pa.int64()),
+            # cleft area as SyConn2: half the area of the junction patch's mesh
             ("area_nm2", pa.float64()),
+            ("mesh_area_nm2", pa.float64()),  # area of the junction patch's mesh
+            ("contact_area_nm2", pa.float64()),  # touching voxel faces of the pair in the patch
+            # compartments of either side: "axon" | "dendrite" | "soma" (null: no skeleton)
+            ("pre_compartment", pa.string()),
+            ("post_compartment", pa.string()),
+            # finer site: pre "bouton" | "axon" | "dendrite" | "soma";
+            # post "spine_head" | "spine_neck" | "shaft" | "soma" | "axon"
+            ("pre_site", pa.string()),
+            ("post_site", pa.string()),
+            ("spine_head_volume_nm3", pa.float64()),  # post on a spine head, else null
             ("synapse_type", pa.string()),  # "asymmetric", "symmetric" or null
             ("confidence", pa.float32()),
             # fractions of junction voxels marked asymmetric / symmetric (synapse_type layer)
@@ -82,6 +109,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("body_id", pa.uint64()),
             ("voxels", pa.int64()),
             ("overlap", pa.float32()),  # fraction of the organelle's voxels inside body_id
+            ("compartment", pa.string()),  # of body_id where the organelle lies, or null
             ("x", pa.int32()),
             ("y", pa.int32()),
             ("z", pa.int32()),
@@ -93,9 +121,28 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("synapse_id", pa.int64()),
             ("element_id", pa.int64()),
             ("euclidean_nm", pa.float64()),
+            # neuPrint's along-the-neuron distance through the pre cell's skeleton, in voxels
+            # of the x axis (null where the cell has no skeleton)
+            ("distance_vx", pa.float64()),
+        ]
+    ),
+    # SyConn2's control: random locations on axon surfaces and their nearest mitochondrion
+    "control_points": pa.schema(
+        [
+            ("point_id", pa.int64()),
+            ("body_id", pa.uint64()),
+            ("x", pa.float64()),
+            ("y", pa.float64()),
+            ("z", pa.float64()),  # on the axon's mesh surface, voxel coordinates
+            ("element_id", pa.int64()),  # nearest mitochondrion of the cell (null: none)
+            ("euclidean_nm", pa.float64()),
+            ("distance_vx", pa.float64()),  # along the skeleton, as close_to
         ]
     ),
 }
+COMPARTMENTS = ("soma", "axon", "dendrite")
+PRE_SITES = ("bouton", "axon", "dendrite", "soma")
+POST_SITES = ("spine_head", "spine_neck", "shaft", "soma", "axon")
 ELEMENT_TYPES = ("mitochondrion", "vesicle_cloud")
 
 
@@ -119,10 +166,11 @@ def write_table(folder: str | os.PathLike, name: str, frame: pd.DataFrame) -> Pa
     --------
     >>> import tempfile
     >>> folder = tempfile.mkdtemp()
-    >>> df = pd.DataFrame({"synapse_id": [1], "element_id": [7], "euclidean_nm": [12.5]})
+    >>> df = pd.DataFrame({"synapse_id": [1], "element_id": [7], "euclidean_nm": [12.5],
+    ...                    "distance_vx": [3.0]})
     >>> _ = write_table(folder, "close_to", df)
     >>> read_table(folder, "close_to").to_dict("records")
-    [{'synapse_id': 1, 'element_id': 7, 'euclidean_nm': 12.5}]
+    [{'synapse_id': 1, 'element_id': 7, 'euclidean_nm': 12.5, 'distance_vx': 3.0}]
     """
     schema = SCHEMAS[name]
     missing = [f.name for f in schema if f.name not in frame.columns]

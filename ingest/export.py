@@ -71,10 +71,7 @@ def export_precomputed(
     elements = tables.read_table(tables_dir, "elements")
     annotations = {"synapses": synapse_annotations(synapses)}
     if meshes is None and skeletons is None and (Path(tables_dir) / "morphology").exists():
-        meshes, found = load_morphology(Path(tables_dir) / "morphology")
-        # compartments are not predicted yet: every vertex is "unknown" (code 0)
-        skeletons = {b: (v, e, {**a, "compartment": np.zeros(len(v), np.uint8)})
-                     for b, (v, e, a) in found.items()}  # fmt: skip
+        meshes, skeletons = load_morphology(Path(tables_dir) / "morphology")
     if (elements["type"] == "mitochondrion").any():
         annotations["mitochondria"] = organelle_annotations(elements, "mitochondrion", voxel)
     return write_dataset(

@@ -75,14 +75,27 @@ def morphology_batch(
 
 def load_morphology(folder: str | os.PathLike) -> tuple[dict, dict]:
     """Meshes ``{id: (vertices_nm_xyz, faces)}`` and skeletons ``{id: (vertices, edges,
-    {"radius": radii})}`` saved in ``folder``."""
+    {"radius": radii, "compartment": codes})}`` saved in ``folder``.
+
+    The compartment codes come from ``<body id>.compartments.npz`` (written by
+    :mod:`ingest.compartments`) when present; 0 (unknown) otherwise.
+    """
     meshes, skeletons = {}, {}
     for path in sorted(Path(folder).glob("*.npz")):
+        if not path.stem.isdigit():
+            continue
         body = int(path.stem)
         with np.load(path) as saved:
             if "mesh_faces" in saved:
                 meshes[body] = (saved["mesh_vertices_nm_xyz"], saved["mesh_faces"])
             if "skeleton_edges" in saved:
+                radii = saved["skeleton_radii_nm"]
+                labels = path.with_name(f"{body}.compartments.npz")
+                if labels.exists():
+                    with np.load(labels) as found:
+                        codes = found["skeleton_compartment"]
+                else:
+                    codes = np.zeros(len(radii), np.uint8)
                 skeletons[body] = (saved["skeleton_vertices_nm_xyz"], saved["skeleton_edges"],
-                                   {"radius": saved["skeleton_radii_nm"]})  # fmt: skip
+                                   {"radius": radii, "compartment": codes})  # fmt: skip
     return meshes, skeletons
