@@ -46,7 +46,13 @@ the head centre, the axon through its boutons, and for the soma a line from its 
 volume's point nearest to it, to where each neurite starts) between the first and last voxel
 centres of the volume; ``cable_length_in_cell_nm`` counts them only where they run through the
 cell's own voxels (within one voxel), leaving out stretches that other cells or carved gaps
-took over: what a skeleton of the final labels can recover.
+took over: what a skeleton of the final labels can recover;
+``cable_length_in_cell_nm_by_compartment`` splits it into soma, dendrite (with spines) and
+axon.  ``cells[].spine_heads`` (centre and radius) and ``cells[].bouton_centers_xyz_vx`` list
+the planted spine heads and boutons, and a synapse on a spine carries the planted volume of
+that head (``spine_head_volume_nm3``).  The compartment of every voxel (1 soma, 2 dendrite, 3
+axon; spines count as dendrite, boutons as axon) is the array ``truth/compartments`` of the
+container, beside (not among) the input layers.
 
 Modules: :mod:`.geometry` (vectors, voxel grid, shape masks), :mod:`.scene` (plan records and
 label volumes), :mod:`.morphology` (cells, boutons, axons, gaps), :mod:`.synapses`

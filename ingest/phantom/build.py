@@ -67,5 +67,6 @@ def build(
         "vesicle_clouds": scene.ves.astype(np.uint8),
         "synaptic_junctions": jmask.astype(np.uint8),
         "synapse_type": synapse_type,
+        "truth_compartments": scene.comp,
     }
     return volumes, truth

@@ -13,6 +13,8 @@ import zarr
 from numcodecs import Blosc, blosc
 from numpy.typing import NDArray
 
+from .scene import COMPARTMENT_NAMES
+
 LABEL_NAMES = ("cells", "mitochondria", "vesicle_clouds", "synaptic_junctions", "synapse_type")
 CHUNKS_ZYX = (32, 128, 128)
 
@@ -110,6 +112,10 @@ def _write_arrays(
                 arr[z0 : z0 + chunks[0]] = lut[index[z0 : z0 + chunks[0]]]
         else:
             create(grp, np.uint8)[...] = volumes[name]
+    if "truth_compartments" in volumes:  # ground truth, not an input layer
+        truth = root.create_group("truth")
+        truth.attrs["compartments"] = {str(k): v for k, v in COMPARTMENT_NAMES.items()}
+        create(truth.create_group("compartments"), np.uint8)[...] = volumes["truth_compartments"]
 
 
 def _write_truth(path: Path, truth: dict[str, Any]) -> None:

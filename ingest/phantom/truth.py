@@ -45,6 +45,17 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
                 },
                 "cable_length_nm": cable_length_nm(cell, g),
                 "cable_length_in_cell_nm": cable_length_in_cell_nm(cell, g, lab),
+                "cable_length_in_cell_nm_by_compartment": {
+                    kind: cable_length_in_cell_nm(cell, g, lab, kinds=(kind,))
+                    for kind in ("soma", "dendrite", "axon")
+                },
+                "spine_heads": [
+                    {"center_xyz_vx": [float(x) for x in (c / g.v)[::-1]], "radius_nm": float(r)}
+                    for c, r, _ in cell.spine_heads
+                ],
+                "bouton_centers_xyz_vx": [
+                    [float(x) for x in (c / g.v)[::-1]] for c in cell.bouton_centers_nm
+                ],
             }
         )
 
@@ -75,6 +86,11 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
         dist = None
         if tree is not None:
             dist = float(tree.query(pos_xyz[::-1] * g.v)[0])
+        head_volume = None
+        if c.post_kind == "spine" and post.spine_heads:  # the head the bouton was pressed on
+            centres = np.array([h[0] for h in post.spine_heads])
+            k = int(np.argmin(np.linalg.norm(centres - c.point_nm, axis=1)))
+            head_volume = 4.0 / 3.0 * math.pi * post.spine_heads[k][1] ** 3
         synapses.append(
             {
                 "id": len(synapses) + 1,
@@ -85,6 +101,7 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
                 "area_nm2": float(math.pi * c.junction_radius_nm**2),
                 "type": SYNAPSE_TYPE[pre.type],
                 "post_compartment": c.post_kind,
+                "spine_head_volume_nm3": head_volume,
                 "mito_distance_nm": dist,
             }
         )
@@ -130,6 +147,11 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
 
 
 def centre_lines_nm(cell: Cell, g: Grid) -> list[FloatArray]:
+    """The planted centre lines of a cell (see :func:`labelled_centre_lines_nm`)."""
+    return [line for _, line in labelled_centre_lines_nm(cell, g)]
+
+
+def labelled_centre_lines_nm(cell: Cell, g: Grid) -> list[tuple[str, FloatArray]]:
     """The planted centre lines of a cell: ``(n, 3)`` polylines in nm, ``(z, y, x)`` order.
 
     Each dendrite and side branch as grown; each spine from its root on the dendrite's axis
@@ -139,19 +161,21 @@ def centre_lines_nm(cell: Cell, g: Grid) -> list[FloatArray]:
     of the way to the soma surface, where the neurite's own tube begins), so that the lines
     form one tree, as a skeleton through the soma would.  The root is the soma centre, or,
     when the centre lies outside the volume, the point of the volume nearest to it: a soma cut
-    by the border still joins its neurites inside the volume.
+    by the border still joins its neurites inside the volume.  Each line comes with its
+    compartment: ``"soma"`` for the soma's share, ``"dendrite"`` for dendrites, branches and
+    spines, ``"axon"`` for the axon.
     """
     root = np.clip(cell.soma_center_nm, 0.0, g.extent_nm)
-    lines: list[FloatArray] = []
+    lines: list[tuple[str, FloatArray]] = []
     for den in cell.dendrites:
         if den.from_soma:
-            lines.append(np.stack([root, den.points_nm[0]]))
-        lines.append(den.points_nm)
+            lines.append(("soma", np.stack([root, den.points_nm[0]])))
+        lines.append(("dendrite", den.points_nm))
     for spine_root, (head_c, _, _) in zip(cell.spine_roots_nm, cell.spine_heads, strict=True):
-        lines.append(np.stack([spine_root, head_c]))
+        lines.append(("dendrite", np.stack([spine_root, head_c])))
     if len(cell.axon_points_nm):
-        lines.append(np.stack([root, cell.axon_points_nm[0]]))
-        lines.append(cell.axon_points_nm)
+        lines.append(("soma", np.stack([root, cell.axon_points_nm[0]])))
+        lines.append(("axon", cell.axon_points_nm))
     return lines
 
 
@@ -192,7 +216,13 @@ def cable_length_nm(cell: Cell, g: Grid) -> float:
     return float(sum(clipped_length_nm(line, lo, g.extent_nm) for line in centre_lines_nm(cell, g)))
 
 
-def cable_length_in_cell_nm(cell: Cell, g: Grid, lab: NDArray[Any], step_nm: float = 2.5) -> float:
+def cable_length_in_cell_nm(
+    cell: Cell,
+    g: Grid,
+    lab: NDArray[Any],
+    step_nm: float = 2.5,
+    kinds: tuple[str, ...] = ("soma", "dendrite", "axon"),
+) -> float:
     """Length (nm) of a cell's :func:`centre_lines_nm` where they run through its own voxels.
 
     The lines are cut into pieces of at most ``step_nm``; a piece counts when the voxel
@@ -201,12 +231,15 @@ def cable_length_in_cell_nm(cell: Cell, g: Grid, lab: NDArray[Any], step_nm: flo
     carved gap took away on one side still counts).  This leaves out what later stages took
     away: stretches under other cells drawn first (a neurite crossing another cell, a spine
     head inside a neighbour), gaps carved right through a neurite, and the parts outside the
-    volume.  It is what a skeleton of the cell's voxels can at best recover.
+    volume.  It is what a skeleton of the cell's voxels can at best recover.  ``kinds`` limits
+    the sum to lines of those compartments.
     """
     total = 0.0
     offsets = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1)
     offsets = offsets.reshape(-1, 3)
-    for line in centre_lines_nm(cell, g):
+    for kind, line in labelled_centre_lines_nm(cell, g):
+        if kind not in kinds:
+            continue
         a, b = line[:-1], line[1:]
         length = np.linalg.norm(b - a, axis=1)
         n = np.maximum(1, np.ceil(length / step_nm)).astype(np.int64)
