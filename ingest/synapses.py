@@ -2,7 +2,9 @@
 
 A contact site is the set of voxel faces where two different cells touch. A synapse is a
 connected patch of the synaptic-junction mask intersected with the contact site of one cell
-pair; its presynaptic side is the cell with more vesicle-cloud voxels near it.
+pair; its presynaptic side is the cell with more vesicle-cloud voxels near it. Its cleft area
+is SyConn2's, half the area of the patch's mesh (:mod:`ingest.clefts`); the area of the
+pair's touching voxel faces in the patch is kept beside it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import cc3d
 import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
+
+from ingest.clefts import label_mesh_areas
 
 SYNAPSE_TYPES = {1: "asymmetric", 2: "symmetric"}
 
@@ -130,7 +134,8 @@ def _site(n: int, sums: np.ndarray | None, centroid_zyx: np.ndarray) -> tuple[in
 
 COLUMNS = [
     "synapse_id", "pre_body_id", "post_body_id", "x", "y", "z", "pre_x", "pre_y", "pre_z",
-    "post_x", "post_y", "post_z", "junction_voxels", "area_nm2", "synapse_type", "confidence",
+    "post_x", "post_y", "post_z", "junction_voxels", "area_nm2", "mesh_area_nm2",
+    "contact_area_nm2", "synapse_type", "confidence",
     "frac_asymmetric", "frac_symmetric",
     "n_mito_pre_2um", "mito_voxels_pre_2um", "n_mito_post_2um", "mito_voxels_post_2um",
     "n_vc_pre_1um", "vc_voxels_pre_1um", "n_vc_post_1um", "vc_voxels_post_1um",
@@ -146,6 +151,7 @@ def synapses_from_records(
     voxel_size_nm_zyx: tuple[float, float, float],
     *,
     mitochondria: OrganelleIndex | None = None,
+    mesh_areas: pd.Series | None = None,
     vesicle_search_radius_nm: float = 500.0,
     min_contact_faces: int = 4,
     secondary_pair_fraction: float = 0.5,
@@ -158,6 +164,13 @@ def synapses_from_records(
     One synapse per patch and cell pair with enough faces; the pre side is the cell whose
     vesicle cloud lies nearest to the junction centroid. With ``mitochondria``, SyConn2's
     random-forest features are filled in (organelles of each side within 2 and 1 µm).
+
+    Areas: ``contact_area_nm2`` is the pair's contact-face area inside the patch;
+    ``mesh_areas`` (patch → area of the patch's mesh, see :mod:`ingest.clefts`) gives
+    ``mesh_area_nm2`` and the cleft area ``area_nm2`` (half of it, as SyConn2). A patch that
+    yields more than one synapse shares its mesh area between them in proportion to their
+    contact areas, so the synapses of a patch add up to its mesh. Without ``mesh_areas`` both
+    are NaN.
     """
     faces = faces[faces["faces"] >= min_contact_faces]
     if faces.empty:
@@ -184,10 +197,14 @@ def synapses_from_records(
         fractions = {(int(p), int(t)): int(k) for p, t, k in
                      junction_types[["patch", "t", "n"]].itertuples(index=False)}  # fmt: skip
     patch_voxels = junction_cells.groupby("patch")["n"].sum()
+    share = candidates["area_nm2"] / candidates.groupby("patch")["area_nm2"].transform("sum")
+    patch_mesh = (mesh_areas.reindex(candidates["patch"]).to_numpy(float)
+                  if mesh_areas is not None else np.full(len(candidates), np.nan))  # fmt: skip
+    mesh_share = patch_mesh * share.to_numpy(float)
 
     vox = np.asarray(voxel_size_nm_zyx, dtype=float)
     rows = []
-    for r in candidates.itertuples(index=False):
+    for r, mesh in zip(candidates.itertuples(index=False), mesh_share, strict=True):
         side = {int(c): sums.get((int(r.patch), int(c)), (0, None)) for c in (r.lo, r.hi)}
         n = sum(k for k, _ in side.values())
         total = sum((v for _, v in side.values() if v is not None), np.zeros(3))
@@ -215,7 +232,7 @@ def synapses_from_records(
                 features += index.within(cell, point, radius) if index is not None else (0, 0)
         rows.append((
             pre, post, *centroid_zyx[::-1], *_site(n_pre, sums_pre, centroid_zyx),
-            *_site(n_post, sums_post, centroid_zyx), n, float(r.area_nm2),
+            *_site(n_post, sums_post, centroid_zyx), n, mesh / 2, mesh, float(r.area_nm2),
             SYNAPSE_TYPES.get(types.get(int(r.patch), 0)), confidence,
             fractions.get((int(r.patch), 1), 0) / all_voxels,
             fractions.get((int(r.patch), 2), 0) / all_voxels, *features,
@@ -303,5 +320,6 @@ def find_synapses(
             np.asarray(voxel_size_nm_zyx, float),
         )  # fmt: skip
     return synapses_from_records(
-        faces, junction_cells, junction_types, index, voxel_size_nm_zyx, **params
-    )  # type: ignore[arg-type]
+        faces, junction_cells, junction_types, index, voxel_size_nm_zyx,
+        mesh_areas=label_mesh_areas(patches, voxel_size_nm_zyx), **params,
+    )  # type: ignore[arg-type]  # fmt: skip

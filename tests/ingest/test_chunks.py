@@ -68,7 +68,8 @@ def test_objects_across_chunk_corners_are_one_object_each(tmp_path):
     (syn,) = chunked["synapses"].itertuples()
     assert (int(syn.pre_body_id), int(syn.post_body_id)) == (A, B)
     assert syn.junction_voxels == 6 * 8 * 4 and syn.synapse_type == "symmetric"
-    assert syn.area_nm2 == pytest.approx(6 * 8 * 20 * 10)  # faces normal to x: vz * vy each
+    assert syn.contact_area_nm2 == pytest.approx(6 * 8 * 20 * 10)  # faces normal to x: vz * vy
+    assert syn.area_nm2 == pytest.approx(syn.mesh_area_nm2 / 2)  # the cleft: half the mesh
     # the inner point of a cell is searched chunk by chunk, so it may differ
     for t in (chunked, whole):
         t["neurons"] = t["neurons"].drop(columns=["x", "y", "z"])
