@@ -28,6 +28,7 @@ import pandas as pd
 
 from graph import tables as table_contract
 from ingest import chunks as chunk_scan
+from ingest import compartments as compartments_stage
 from ingest import distances as distances_stage
 from ingest import morphology as morphology_stage
 from ingest import objects as objects_stage
@@ -331,6 +332,78 @@ def _distances(
     )
 
 
+@dataclass
+class Compartments:
+    """Per cell compartments and what they say of synapses, organelles and controls."""
+
+    table: pd.DataFrame  # rows of the compartments table
+    pre: pd.DataFrame  # synapse_id, pre_compartment, pre_site
+    post: pd.DataFrame  # synapse_id, post_compartment, post_site, spine_head_volume_nm3
+    elements: pd.DataFrame  # type, element_id, compartment
+    close_to: pd.DataFrame  # synapse_id, distance_vx
+    control_points: pd.DataFrame
+
+
+@stage(
+    "compartments",
+    ("morphology", "synapses", "mitochondria", "vesicle_clouds", "distances"),
+    description="axon, dendrite, soma, boutons and spines on skeletons; synapse sites; controls",
+)
+def _compartments(
+    ctx: Context,
+    morphology: Morphology | None,
+    synapses: pd.DataFrame | None,
+    mito: Organelles | None,
+    vesicles: Organelles | None,
+    distances: pd.DataFrame | None,
+) -> Compartments | None:
+    s = ctx.settings
+    if morphology is None or not s.skeletons or morphology.stats.empty:
+        return None
+    columns = ["type", "element_id", "body_id", "x", "y", "z"]
+    found = [o.table[columns] for o in (mito, vesicles) if o is not None and len(o.table)]
+    elements = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=columns)
+    syn = synapses if synapses is not None else _empty("synapses")
+    close = distances if distances is not None else _empty("close_to")
+    surface = mito.surface if mito is not None else pd.DataFrame(columns=["body_id"])
+    params = compartments_stage.CompartmentParams(
+        window_nm=s.compartment_window_nm,
+        soma_min_radius_nm=s.soma_min_radius_nm,
+        spine_max_length_nm=s.spine_max_length_nm,
+    )
+    bodies = np.sort(morphology.stats["body_id"].to_numpy(np.uint64))
+    groups = np.array_split(bodies, max(1, min(16, len(bodies) // 8)))
+    args = []
+    for group in groups:
+        mine = pd.Index(group)
+        args.append((
+            str(morphology.folder), [int(b) for b in group],
+            syn[syn["pre_body_id"].isin(mine) | syn["post_body_id"].isin(mine)],
+            elements[elements["body_id"].isin(mine)],
+            close[close["synapse_id"].isin(syn.loc[syn["pre_body_id"].isin(mine), "synapse_id"])],
+            surface[surface["body_id"].isin(mine)],
+            ctx.volume.voxel_size_nm_zyx, params, s.control_points_per_um,
+        ))  # fmt: skip
+    parts = _fan_out(ctx, compartments_stage.compartment_batch, args, total=len(args),
+                     initial=0, desc="compartments")  # fmt: skip
+
+    def gather(key: str, *columns: str) -> pd.DataFrame:
+        frames = [p[key] for p in parts if len(p[key])]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
+
+    control = gather("control_points", *(f.name for f in table_contract.SCHEMAS["control_points"]))
+    control = control.sort_values(["body_id", "x", "y", "z"], ignore_index=True)
+    control["point_id"] = np.arange(1, len(control) + 1, dtype=np.int64)
+    return Compartments(
+        table=gather("compartments", *(f.name for f in table_contract.SCHEMAS["compartments"])),
+        pre=gather("pre", "synapse_id"),
+        post=gather("post", "synapse_id"),
+        elements=gather("elements", "type", "element_id"),
+        close_to=gather("close_to", "synapse_id"),
+        control_points=control,
+    )
+
+
 def _empty(name: str) -> pd.DataFrame:
     return pd.DataFrame(
         {
@@ -354,9 +427,13 @@ def _pending(frame: pd.DataFrame, name: str) -> pd.DataFrame:
     return frame.assign(**{c: None for c in missing}) if missing else frame
 
 
+TABLE_INPUTS = ("cells", "synapses", "mitochondria", "vesicle_clouds", "distances",
+                "morphology", "compartments")  # fmt: skip
+
+
 @stage(
     "tables",
-    ("cells", "synapses", "mitochondria", "vesicle_clouds", "distances", "morphology"),
+    TABLE_INPUTS,
     description="write the Parquet tables",
 )
 def _tables(
@@ -367,13 +444,21 @@ def _tables(
     vesicles: Organelles | None,
     distances: pd.DataFrame | None,
     morphology: Morphology | None,
+    compartments: Compartments | None,
 ) -> Path:
+    def joined(frame: pd.DataFrame, part: str, on: list[str]) -> pd.DataFrame:
+        """``frame`` with the columns the compartments stage found for its rows."""
+        if compartments is None:
+            return frame
+        return frame.merge(getattr(compartments, part), on=on, how="left")
+
     elements = []
     if mito is not None:
-        elements.append(mito.table)
+        elements.append(joined(mito.table, "elements", ["type", "element_id"]))
     if vesicles is not None:
         offset = len(mito.table) if mito is not None else 0
-        elements.append(vesicles.table.assign(element_id=vesicles.table["element_id"] + offset))
+        table = joined(vesicles.table, "elements", ["type", "element_id"])
+        elements.append(table.assign(element_id=table["element_id"] + offset))
     element_table = pd.concat(elements, ignore_index=True) if elements else _empty("elements")
     out = ctx.out_dir
     partial = out.with_name(f".{out.name}.partial-{os.getpid()}")
@@ -387,13 +472,19 @@ def _tables(
     if morphology is not None:
         shutil.copytree(morphology.folder, partial / "morphology")
     synapses = synapses if synapses is not None else _empty("synapses")
+    synapses = joined(joined(synapses, "pre", ["synapse_id"]), "post", ["synapse_id"])
     synapses = _pending(synapses, "synapses")
     table_contract.write_table(partial, "synapses", synapses)
     table_contract.write_table(partial, "elements", _pending(element_table, "elements"))
     distances = distances if distances is not None else _empty("close_to")
+    distances = joined(distances, "close_to", ["synapse_id"])
     table_contract.write_table(partial, "close_to", _pending(distances, "close_to"))
-    table_contract.write_table(partial, "compartments", _empty("compartments"))
-    table_contract.write_table(partial, "control_points", _empty("control_points"))
+    if compartments is not None:
+        table_contract.write_table(partial, "compartments", compartments.table)
+        table_contract.write_table(partial, "control_points", compartments.control_points)
+    else:
+        table_contract.write_table(partial, "compartments", _empty("compartments"))
+        table_contract.write_table(partial, "control_points", _empty("control_points"))
     v = ctx.volume
     table_contract.write_meta(
         partial,

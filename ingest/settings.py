@@ -33,6 +33,19 @@ class IngestSettings(BaseSettings):
         description="a junction patch yields a second synapse only for a pair with at least "
         "this fraction of the dominant pair's contact faces",
     )
+    compartment_window_nm: float = Field(
+        default=10_000.0,
+        description="compartment votes are smoothed over this much path (SyConn2: 10 µm)",
+    )
+    soma_min_radius_nm: float = Field(
+        default=250.0, description="a soma's thickest skeleton node has at least this radius"
+    )
+    spine_max_length_nm: float = Field(
+        default=2_500.0, description="spines carry at most this much skeleton cable"
+    )
+    control_points_per_um: float = Field(
+        default=1.0, description="random control points per µm of axon (SyConn2's control)"
+    )
     min_neuron_voxels: int = Field(
         default=10_000, description="segments this large (or with synapses) are also :Neuron"
     )

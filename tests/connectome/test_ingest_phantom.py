@@ -166,3 +166,104 @@ def test_reingesting_the_same_volume_changes_nothing(
     )
     assert proc.returncode == 0, proc.stderr
     assert graph_dump(neo4j_settings, DATASET) == before
+
+
+# -- compartments (the documented baseline of ingest.compartments) ---------------------------
+def _tables(cli_env) -> Path:
+    return Path(cli_env["CONNECTOME_DATA_DIR"]) / "tables" / DATASET
+
+
+def _matched_synapses(phantom, cli_env) -> pd.DataFrame:
+    """Our synapse rows with the truth of the planted synapse nearest to each."""
+    from scipy.spatial import cKDTree
+
+    from graph import tables
+
+    ours = tables.read_table(_tables(cli_env), "synapses")
+    truth = pd.DataFrame(phantom["synapses"])
+    _, i = cKDTree(np.array(truth["position_xyz_vx"].tolist())).query(ours[["x", "y", "z"]])
+    return ours.assign(truth_post=truth["post_compartment"].to_numpy()[i],
+                       truth_head_nm3=truth["spine_head_volume_nm3"].to_numpy()[i])  # fmt: skip
+
+
+def test_skeleton_nodes_agree_with_the_planted_compartments(phantom, cli_env):
+    import zarr
+
+    from ingest.morphology import load_morphology
+
+    planted = zarr.open(str(phantom["path"] / "truth" / "compartments" / "0"), mode="r")[...]
+    vox = np.array(phantom["voxel_size_nm_zyx"])[::-1]
+    coarse = np.zeros(256, np.uint8)  # our codes (precomputed) -> the phantom's 1 soma 2 den 3 ax
+    coarse[[1, 2, 3, 16, 17, 18, 19]] = [1, 3, 2, 2, 2, 3, 3]
+    _, skeletons = load_morphology(_tables(cli_env) / "morphology")
+    agree = total = 0
+    for vertices, _, attributes in skeletons.values():
+        idx = np.clip(np.rint(vertices / vox).astype(int)[:, ::-1], 0, np.array(planted.shape) - 1)
+        truth = planted[idx[:, 0], idx[:, 1], idx[:, 2]]
+        ours = coarse[attributes["compartment"]]
+        agree += int(np.sum((ours == truth) & (truth > 0)))
+        total += int(np.sum(truth > 0))
+    assert total > 1000
+    assert agree / total >= 0.75  # the baseline's figure on this phantom is 0.81
+
+
+def test_presynaptic_sites_lie_on_axons_and_boutons(phantom, cli_env):
+    syn = _matched_synapses(phantom, cli_env)
+    assert syn["pre_site"].isin(["axon", "bouton"]).mean() >= 0.85  # every phantom synapse is
+    assert (syn["pre_site"] == "bouton").mean() >= 0.75  # made by a bouton of an axon
+    assert (syn["pre_compartment"] == "axon").sum() == syn["pre_site"].isin(
+        ["axon", "bouton"]
+    ).sum()
+
+
+def test_postsynaptic_sites_tell_spine_heads_from_shafts_and_somata(phantom, cli_env):
+    syn = _matched_synapses(phantom, cli_env)
+    on = {kind: syn[syn["truth_post"] == kind] for kind in ("spine", "dendrite", "soma")}
+    assert (on["soma"]["post_site"] == "soma").mean() >= 0.75
+    assert (on["dendrite"]["post_site"] == "shaft").mean() >= 0.65
+    heads = syn[syn["post_site"] == "spine_head"]
+    assert len(heads) >= 3 and (heads["truth_post"] == "spine").mean() >= 0.75
+    assert (syn["post_site"] == "spine_head").eq(syn["spine_head_volume_nm3"].notna()).all()
+    ratio = heads["spine_head_volume_nm3"] / heads["truth_head_nm3"].astype(float)
+    assert 0.6 <= ratio.median() <= 1.6
+
+
+def test_compartment_path_lengths_add_up_to_the_skeleton_cable(phantom, cli_env):
+    from graph import tables
+
+    comps = tables.read_table(_tables(cli_env), "compartments")
+    neurons = tables.read_table(_tables(cli_env), "neurons").set_index("body_id")
+    per_cell = comps.groupby("body_id")["path_length_nm"].sum()
+    cable = neurons.loc[per_cell.index, "cable_length_nm"]
+    np.testing.assert_allclose(per_cell.to_numpy(), cable.to_numpy(), rtol=1e-6)
+    assert set(comps["compartment"]) == {"axon", "dendrite", "soma"}
+    assert comps.loc[comps["compartment"] == "axon", "boutons"].sum() >= 0.75 * sum(
+        len(c["bouton_centers_xyz_vx"]) for c in phantom["cells"])  # fmt: skip
+    assert comps.loc[comps["compartment"] == "dendrite", "spines"].sum() > 0
+
+
+def test_control_points_sit_on_axons_with_their_nearest_mitochondrion(phantom, cli_env):
+    from graph import tables
+
+    folder = _tables(cli_env)
+    control = tables.read_table(folder, "control_points")
+    comps = tables.read_table(folder, "compartments")
+    axon_um = comps[comps["compartment"] == "axon"].groupby("body_id")["path_length_nm"].sum()
+    per_cell = control.groupby("body_id").size()
+    expected = np.maximum(1, np.round(axon_um / 1000.0)).astype(int)  # one per µm of axon
+    assert per_cell.reindex(expected.index, fill_value=0).tolist() == expected.tolist()
+    assert control["point_id"].is_unique
+    elements = tables.read_table(folder, "elements").set_index("element_id")
+    found = control.dropna(subset=["element_id"])
+    assert len(found) >= 0.5 * len(control)
+    mito = elements.loc[found["element_id"].astype(int)]
+    assert (mito["type"] == "mitochondrion").all()
+    assert (mito["body_id"].to_numpy() == found["body_id"].to_numpy()).all()
+
+
+def test_close_to_carries_an_along_the_skeleton_distance(phantom, cli_env):
+    from graph import tables
+
+    close = tables.read_table(_tables(cli_env), "close_to")
+    assert close["distance_vx"].notna().mean() >= 0.5  # nan where the skeleton is in pieces
+    assert (close["distance_vx"].dropna() >= 0).all()
