@@ -16,10 +16,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from graph.load import NEURON_PROPERTIES, connect, prepare
+from graph.load import connect, prepare
 from graph.local import LocalNeo4j, Neo4jSetupError
 from graph.schema import (
     DATA_MODEL_VERSION,
+    NODE_KINDS,
     WHOLE_VOLUME_ROI,
     check_dataset,
     constraint_statements,
@@ -44,6 +45,27 @@ def _value(v: Any) -> str:
     return str(v)
 
 
+_KINDS = {bool: "boolean", int: "long", float: "double", str: "string"}
+
+
+def _typed(rows: list[dict[str, Any]], key: str = "props") -> list[tuple[str, str]]:
+    """Each property of the ``key`` maps of ``rows`` with the importer type of its values.
+
+    The type is read off the values, as the batched loader's driver does, so both write the
+    same types; a property that is null throughout is written as empty (absent) strings.
+
+    Examples
+    --------
+    >>> rows = [{"props": {"a": None, "b": 1, "c": None}},
+    ...         {"props": {"a": 2.5, "b": None, "c": None}}]
+    >>> _typed(rows)
+    [('a', 'double'), ('b', 'long'), ('c', 'string')]
+    """
+    names = sorted(rows[0][key]) if rows else []  # prepare() gives every row the same keys
+    first = (next((r[key][k] for r in rows if r[key].get(k) is not None), "") for k in names)
+    return [(k, _KINDS[type(v)]) for k, v in zip(names, first, strict=True)]
+
+
 def _write(path: Path, header: list[str], rows: Iterable[list[Any]]) -> Path:
     with open(path, "w", newline="") as fh:
         out = csv.writer(fh)
@@ -57,8 +79,7 @@ def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
     """CSV files (header line first) and the ``--nodes``/``--relationships`` arguments."""
     ds = rows["dataset"]
     wv = WHOLE_VOLUME_ROI
-    lab = {k: label(ds, k).strip("`") for k in ("Segment", "Neuron", "SynapseSet", "Synapse",
-                                                 "ElementSet", "Element")}  # fmt: skip
+    lab = {k: label(ds, k).strip("`") for k in NODE_KINDS}
     args = []
 
     def nodes(name: str, header: list[str], data: Iterable[list[Any]]) -> None:
@@ -69,14 +90,14 @@ def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
 
     seg_labels = {True: f"Segment;Neuron;{lab['Segment']};{lab['Neuron']}",
                   False: f"Segment;{lab['Segment']}"}  # fmt: skip
+    seg_props = _typed(rows["neurons"])
     nodes("segments",
           [":ID(Segment)", "bodyId:long", "size:long", "pre:long", "post:long", "roiInfo",
            "status", "statusLabel", "location:point{crs:cartesian-3D}", "bboxMin:long[]",
-           "bboxMax:long[]", f"{wv}:boolean", *(f"{k}:double" for k in NEURON_PROPERTIES.values()),
-           ":LABEL"],
+           "bboxMax:long[]", f"{wv}:boolean", *(f"{k}:{t}" for k, t in seg_props), ":LABEL"],
           ([r["bodyId"], r["bodyId"], r["size"], r["pre"], r["post"], r["roiInfo"], "Traced",
             "Traced", _point(r["location"]), r["bboxMin"], r["bboxMax"], True,
-            *(r["props"][k] for k in NEURON_PROPERTIES.values()),
+            *(r["props"].get(k) for k, _ in seg_props),
             seg_labels[bool(r["isNeuron"])]] for r in rows["neurons"]))  # fmt: skip
     nodes(
         "synapse_sets",
@@ -95,12 +116,10 @@ def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
         [":START_ID(SynapseSet)", ":END_ID(SynapseSet)", ":TYPE"],
         ([c["preKey"], c["postKey"], "ConnectsTo"] for c in rows["connects"]),
     )
-    props = sorted({k for r in rows["synapses"] for k in r["props"]})
-    kinds = {k: ("double" if k.startswith("frac") else "long") for k in props}
+    props = _typed(rows["synapses"])
     syn_header = [":ID(Synapse)", "type", "synapseId:long", "confidence:double",
-                  "location:point{crs:cartesian-3D}", "areaNm2:double", "size:long",
-                  "synapseType", f"{wv}:boolean", *(f"{k}:{kinds[k]}" for k in props),
-                  ":LABEL"]  # fmt: skip
+                  "location:point{crs:cartesian-3D}", "size:long", "synapseType", "compartment",
+                  f"{wv}:boolean", *(f"{k}:{t}" for k, t in props), ":LABEL"]  # fmt: skip
 
     def synapse_nodes() -> Iterable[list[Any]]:
         for r in rows["synapses"]:
@@ -111,11 +130,11 @@ def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
                     r["id"],
                     r["confidence"],
                     _point(r[side]),
-                    r["areaNm2"],
                     r["size"],
                     r["synapseType"],
+                    r[f"{side}Site"],
                     True,
-                    *(r["props"].get(k) for k in props),
+                    *(r["props"].get(k) for k, _ in props),
                     f"Synapse;{lab['Synapse']}",
                 ]
 
@@ -149,18 +168,49 @@ def write_import_files(rows: dict[str, Any], folder: Path) -> list[str]:
     )
     nodes("elements",
           [":ID(Element)", "elementId:long", "type", "size:long", "overlap:double",
-           "location:point{crs:cartesian-3D}", f"{wv}:boolean", ":LABEL"],
-          ([e["id"], e["id"], e["type"], e["size"], e["overlap"], _point(e["location"]), True,
-            f"Element;{lab['Element']}"] for e in rows["elements"]))  # fmt: skip
+           "compartment", "location:point{crs:cartesian-3D}", f"{wv}:boolean", ":LABEL"],
+          ([e["id"], e["id"], e["type"], e["size"], e["overlap"], e["compartment"],
+            _point(e["location"]), True, f"Element;{lab['Element']}"]
+           for e in rows["elements"]))  # fmt: skip
     rels(
         "set_elements",
         [":START_ID(ElementSet)", ":END_ID(Element)", ":TYPE"],
         ([e["setKey"], e["id"], "Contains"] for e in rows["elements"]),
     )
     rels("close_to",
-         [":START_ID(Synapse)", ":END_ID(Element)", "euclideanNm:double", ":TYPE"],
-         ([f"{c['synapse']}:pre", c["element"], c["euclideanNm"], "CloseTo"]
+         [":START_ID(Synapse)", ":END_ID(Element)", "euclideanNm:double", "distance:double",
+          ":TYPE"],
+         ([f"{c['synapse']}:pre", c["element"], c["euclideanNm"], c["distance"], "CloseTo"]
           for c in rows["close_to"]))  # fmt: skip
+
+    comp_props = _typed(rows["compartments"])
+    nodes("compartments",
+          [":ID(Compartment)", "bodyId:long", "type", "location:point{crs:cartesian-3D}",
+           *(f"{k}:{t}" for k, t in comp_props), ":LABEL"],
+          ([c["key"], c["bodyId"], c["type"], _point(c["location"]),
+            *(c["props"].get(k) for k, _ in comp_props),
+            f"Compartment;{lab['Compartment']}"] for c in rows["compartments"]))  # fmt: skip
+    rels("has_compartment", [":START_ID(Segment)", ":END_ID(Compartment)", ":TYPE"],
+         ([c["bodyId"], c["key"], "HasCompartment"] for c in rows["compartments"]))  # fmt: skip
+    rels("synapse_includes", [":START_ID(Compartment)", ":END_ID(Synapse)", ":TYPE"],
+         ([i["key"], f"{i['synapse']}:{i['side']}", "Includes"]
+          for i in rows["synapse_includes"]))  # fmt: skip
+    rels("element_includes", [":START_ID(Compartment)", ":END_ID(Element)", ":TYPE"],
+         ([i["key"], i["element"], "Includes"] for i in rows["element_includes"]))  # fmt: skip
+    point_props = _typed(rows["control_points"])
+    nodes("control_points",
+          [":ID(ControlPoint)", "pointId:long", "bodyId:long",
+           "location:point{crs:cartesian-3D}", *(f"{k}:{t}" for k, t in point_props), ":LABEL"],
+          ([p["id"], p["id"], p["bodyId"], _point(p["location"]),
+            *(p["props"].get(k) for k, _ in point_props),
+            f"ControlPoint;{lab['ControlPoint']}"] for p in rows["control_points"]))  # fmt: skip
+    rels("point_includes", [":START_ID(Compartment)", ":END_ID(ControlPoint)", ":TYPE"],
+         ([i["key"], i["point"], "Includes"] for i in rows["point_includes"]))  # fmt: skip
+    rels("point_close_to",
+         [":START_ID(ControlPoint)", ":END_ID(Element)", "euclideanNm:double",
+          "distance:double", ":TYPE"],
+         ([c["point"], c["element"], c["euclideanNm"], c["distance"], "CloseTo"]
+          for c in rows["point_close_to"]))  # fmt: skip
     return args
 
 
@@ -206,4 +256,6 @@ def bulk_import(
             v=DATA_MODEL_VERSION, meta=rows["meta"],
             database_=settings.database)  # fmt: skip
     return {"neurons": len(rows["neurons"]), "synapses": len(rows["synapses"]),
-            "connections": len(rows["connects"]), "elements": len(rows["elements"])}  # fmt: skip
+            "connections": len(rows["connects"]), "elements": len(rows["elements"]),
+            "compartments": len(rows["compartments"]),
+            "control points": len(rows["control_points"])}  # fmt: skip

@@ -4,6 +4,11 @@ A load replaces the data set: its old nodes are deleted in batches, the new ones
 batched ``UNWIND`` transactions with every value a parameter, and the ``:Meta`` node written
 last. So loading the same tables twice leaves the same graph, and a data set whose load was
 interrupted has no ``:Meta`` node (the API does not list it) until a load completes.
+
+Beside neuPrint's model it writes each cell's ``:Compartment`` nodes (axon, dendrite, soma)
+that ``:Includes`` the synapses and organelles lying in them, and SyConn2's ``:ControlPoint``
+nodes on axon surfaces with a ``CloseTo`` to their nearest mitochondrion. A null in the
+tables is an absent property in the graph.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import pandas as pd
 from neo4j import Driver, GraphDatabase
 
 from graph import tables
-from graph.ids import to_neo4j
+from graph.ids import uint64_to_int64
 from graph.schema import (
     DATA_MODEL_VERSION,
     NODE_KINDS,
@@ -37,29 +42,47 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 HIGH_ACCURACY_CONFIDENCE = 0.5
 
 
-# neuron table columns stored as Segment properties (absent where null)
+# Segment properties from the neurons table (camelCase name: column; absent where null)
 NEURON_PROPERTIES = {
-    "mesh_area_nm2": "meshAreaNm2",
-    "mesh_volume_nm3": "meshVolumeNm3",
-    "cable_length_nm": "cableLengthNm",
+    "meshAreaNm2": "mesh_area_nm2",
+    "meshVolumeNm3": "mesh_volume_nm3",
+    "cableLengthNm": "cable_length_nm",
 }
-# synapse table columns stored as properties of both Synapse nodes of a connection
+# Segment properties summing up its compartments (absent for a body without compartments)
+PATH_LENGTH_PROPERTIES = {
+    "axon": "axonPathLengthNm",
+    "dendrite": "dendritePathLengthNm",
+    "soma": "somaPathLengthNm",
+}
+# Compartment properties from the compartments table
+COMPARTMENT_PROPERTIES = {
+    "pathLengthNm": "path_length_nm",
+    "nodes": "nodes",
+    "meshAreaNm2": "mesh_area_nm2",
+    "boutons": "boutons",
+    "spines": "spines",
+}
+# properties of both Synapse nodes of a connection; each node's own site (pre_site or
+# post_site) becomes its `compartment`
 SYNAPSE_PROPERTIES = {
-    "frac_asymmetric": "fracAsymmetric",
-    "frac_symmetric": "fracSymmetric",
-    "n_mito_pre_2um": "nMitoPre2um",
-    "mito_voxels_pre_2um": "mitoVoxelsPre2um",
-    "n_mito_post_2um": "nMitoPost2um",
-    "mito_voxels_post_2um": "mitoVoxelsPost2um",
-    "n_vc_pre_1um": "nVesicleCloudsPre1um",
-    "vc_voxels_pre_1um": "vesicleCloudVoxelsPre1um",
-    "n_vc_post_1um": "nVesicleCloudsPost1um",
-    "vc_voxels_post_1um": "vesicleCloudVoxelsPost1um",
+    "area": "area_nm2",  # DESIGN.md's name for the cleft area
+    "areaNm2": "area_nm2",  # the name the API has read since v1
+    "meshAreaNm2": "mesh_area_nm2",
+    "contactAreaNm2": "contact_area_nm2",
+    "preCompartment": "pre_compartment",
+    "postCompartment": "post_compartment",
+    "spineHeadVolumeNm3": "spine_head_volume_nm3",
+    "fracAsymmetric": "frac_asymmetric",
+    "fracSymmetric": "frac_symmetric",
+    "nMitoPre2um": "n_mito_pre_2um",
+    "mitoVoxelsPre2um": "mito_voxels_pre_2um",
+    "nMitoPost2um": "n_mito_post_2um",
+    "mitoVoxelsPost2um": "mito_voxels_post_2um",
+    "nVesicleCloudsPre1um": "n_vc_pre_1um",
+    "vesicleCloudVoxelsPre1um": "vc_voxels_pre_1um",
+    "nVesicleCloudsPost1um": "n_vc_post_1um",
+    "vesicleCloudVoxelsPost1um": "vc_voxels_post_1um",
 }
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def connect(settings: Neo4jSettings) -> Driver:
@@ -74,112 +97,285 @@ def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, A
         yield rows[start : start + size]
 
 
+def _values(series: pd.Series) -> list[Any]:
+    """The column as plain Python values (int, float, str, bool), ``None`` where null.
+
+    Examples
+    --------
+    >>> _values(pd.Series([1.5, float("nan")]))
+    [1.5, None]
+    """
+    return series.astype(object).where(series.notna(), None).tolist()
+
+
+def _ints(series: pd.Series) -> list[int | None]:
+    """A column of integers that may hold nulls (read back as floats) as ints or ``None``."""
+    return _values(series.astype("Int64"))
+
+
+def _body_ids(series: pd.Series) -> list[int]:
+    return uint64_to_int64(series.to_numpy(dtype=np.uint64)).tolist()
+
+
+def _xyz(frame: pd.DataFrame, prefix: str = "") -> list[list[Any]]:
+    return frame[[f"{prefix}x", f"{prefix}y", f"{prefix}z"]].to_numpy().tolist()
+
+
+def _records(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """Rows (dicts) from equally long columns."""
+    keys = list(columns)
+    return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+def _props(frame: pd.DataFrame, names: dict[str, str]) -> list[dict[str, Any]]:
+    """One ``{property: value}`` map per row, ``None`` (absent in Neo4j) where null."""
+    return _records({camel: _values(frame[col]) for camel, col in names.items()})
+
+
+def _check_bodies(frame: pd.DataFrame, table: str, columns: tuple[str, ...], known) -> None:
+    for col in columns:
+        unknown = frame.loc[~frame[col].isin(known), col].unique()
+        if len(unknown):
+            raise tables.TableContractError(
+                f"{table}.{col} names bodies missing from neurons: "
+                f"{sorted(int(b) for b in unknown)[:5]}"
+            )
+
+
+def _check_compartments(compartments: pd.DataFrame) -> None:
+    names = compartments["compartment"]
+    bad = names[~names.isin(tables.COMPARTMENTS)].unique()
+    if len(bad):
+        raise tables.TableContractError(
+            f"compartments.compartment must be one of {list(tables.COMPARTMENTS)}, "
+            f"not {sorted(map(str, bad))[:5]}"
+        )
+    twice = compartments[compartments.duplicated(["body_id", "compartment"])]
+    if len(twice):
+        r = twice.iloc[0]
+        raise tables.TableContractError(
+            f"compartments has more than one {r['compartment']!r} row for body {r['body_id']}"
+        )
+
+
+def _compartment_keys(
+    frame: pd.DataFrame, body: str, compartment: str, compartments: pd.DataFrame, ds: str
+) -> pd.DataFrame:
+    """The rows of ``frame`` whose (body, compartment) names a row of ``compartments``, with
+    that compartment's ``bodyId``, ``type`` and import id ``key``."""
+    named = frame[frame[compartment].notna()]
+    hit = named.merge(
+        compartments[["body_id", "compartment"]],
+        left_on=[body, compartment],
+        right_on=["body_id", "compartment"],
+        how="inner",
+    )
+    return hit.assign(
+        bodyId=_body_ids(hit["body_id"]),
+        type=hit["compartment"],
+        key=ds + ":" + hit["body_id"].astype(str) + ":" + hit["compartment"],
+    )
+
+
 def prepare(folder: str | os.PathLike) -> dict[str, Any]:
     """Read and cross-check the tables; return the rows the loader writes.
 
     Kept apart from :func:`load` so that nothing reaches Neo4j when the tables are wrong.
+    Values that are null in the tables are ``None`` here (absent properties in Neo4j).
     """
     meta = tables.read_meta(folder)
     neurons = tables.read_table(folder, "neurons")
+    compartments = tables.read_table(folder, "compartments")
     synapses = tables.read_table(folder, "synapses")
     elements = tables.read_table(folder, "elements")
     close_to = tables.read_table(folder, "close_to")
+    control_points = tables.read_table(folder, "control_points")
 
-    known = set(neurons["body_id"].tolist())
-    for col in ("pre_body_id", "post_body_id"):
-        unknown = set(synapses[col].tolist()) - known
-        if unknown:
-            raise tables.TableContractError(
-                f"synapses.{col} names bodies missing from neurons: {sorted(unknown)[:5]}"
-            )
+    known = neurons["body_id"]
+    _check_bodies(synapses, "synapses", ("pre_body_id", "post_body_id"), known)
+    _check_bodies(compartments, "compartments", ("body_id",), known)
+    _check_bodies(control_points, "control_points", ("body_id",), known)
+    _check_compartments(compartments)
+    nearest = control_points["element_id"].dropna()
+    unknown = nearest[~nearest.isin(elements["element_id"])].unique()
+    if len(unknown):
+        raise tables.TableContractError(
+            "control_points.element_id names elements missing from elements: "
+            f"{sorted(int(e) for e in unknown)[:5]}"
+        )
+
+    ds = meta["dataset"]
     hp = HIGH_ACCURACY_CONFIDENCE
     synapses = synapses.assign(hp=synapses["confidence"] >= hp)
-    pre_count = synapses.groupby("pre_body_id").size()
-    post_count = synapses.groupby("post_body_id").size()
+    ids = neurons["body_id"]
+    pre = ids.map(synapses.groupby("pre_body_id").size()).fillna(0).astype(np.int64).tolist()
+    post = ids.map(synapses.groupby("post_body_id").size()).fillna(0).astype(np.int64).tolist()
+    big = (neurons["voxels"] >= meta.get("min_neuron_voxels", 0)).to_numpy()
+    is_neuron = (big | (np.asarray(pre) + np.asarray(post) > 0)).tolist()
 
-    neuron_rows = []
-    for r in neurons.itertuples(index=False):
-        pre = int(pre_count.get(r.body_id, 0))
-        post = int(post_count.get(r.body_id, 0))
-        neuron_rows.append(
-            {
-                "bodyId": to_neo4j(r.body_id),
-                "size": int(r.voxels),
-                "pre": pre,
-                "post": post,
-                "location": [int(r.x), int(r.y), int(r.z)],
-                "bboxMin": [int(r.bbox_min_x), int(r.bbox_min_y), int(r.bbox_min_z)],
-                "bboxMax": [int(r.bbox_max_x), int(r.bbox_max_y), int(r.bbox_max_z)],
-                "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": pre, "post": post}}),
-                "isNeuron": r.voxels >= meta.get("min_neuron_voxels", 0) or pre + post > 0,
-                "props": {
-                    camel: (None if pd.isna(v := getattr(r, col)) else float(v))
-                    for col, camel in NEURON_PROPERTIES.items()
-                },
-            }
-        )
+    # what a body's compartments add to its Segment node
+    lengths = compartments.pivot(
+        index="body_id", columns="compartment", values="path_length_nm"
+    ).reindex(columns=list(PATH_LENGTH_PROPERTIES))
+    summary = {
+        camel: _values(ids.map(lengths[name])) for name, camel in PATH_LENGTH_PROPERTIES.items()
+    }
+    somata = compartments.loc[compartments["compartment"] == "soma", "body_id"]
+    summary["hasSoma"] = _values(ids.isin(somata).where(ids.isin(compartments["body_id"])))
+    totals = compartments.groupby("body_id")[["boutons", "spines"]].sum()
+    for col in ("boutons", "spines"):
+        summary[col] = _ints(ids.map(totals[col]))
+    neuron_props = [
+        a | b for a, b in zip(_props(neurons, NEURON_PROPERTIES), _records(summary), strict=True)
+    ]
+    neuron_rows = _records(
+        {
+            "bodyId": _body_ids(ids),
+            "size": neurons["voxels"].tolist(),
+            "pre": pre,
+            "post": post,
+            "location": _xyz(neurons),
+            "bboxMin": _xyz(neurons, "bbox_min_"),
+            "bboxMax": _xyz(neurons, "bbox_max_"),
+            "roiInfo": [
+                json.dumps({WHOLE_VOLUME_ROI: {"pre": a, "post": b}})
+                for a, b in zip(pre, post, strict=True)
+            ],
+            "isNeuron": is_neuron,
+            "props": neuron_props,
+        }
+    )
 
     pairs = (
         synapses.groupby(["pre_body_id", "post_body_id"])
         .agg(weight=("synapse_id", "size"), weightHP=("hp", "sum"))
         .reset_index()
     )
-    ds = meta["dataset"]
-    connects = [
+    pair_pre = pairs["pre_body_id"].astype(str)
+    pair_post = pairs["post_body_id"].astype(str)
+    weight = pairs["weight"].astype(str)
+    roi = json.dumps(WHOLE_VOLUME_ROI)  # roiInfo as json.dumps writes it, built column-wise
+    columns = {
+        "pre": _body_ids(pairs["pre_body_id"]),
+        "post": _body_ids(pairs["post_body_id"]),
+        "weight": pairs["weight"].tolist(),
+        "weightHP": pairs["weightHP"].astype(np.int64).tolist(),
+        "preKey": (ds + ":" + pair_pre + ":" + pair_post).tolist(),
+        "postKey": (ds + ":" + pair_post + ":" + pair_pre).tolist(),
+        "roiInfo": ("{" + roi + ': {"pre": ' + weight + ', "post": ' + weight + "}}").tolist(),
+    }
+    connects = _records(columns)
+    # neuPrint: one SynapseSet per body and partner (holding both directions' synapses)
+    sets = pd.DataFrame(
         {
-            "pre": to_neo4j(r.pre_body_id),
-            "post": to_neo4j(r.post_body_id),
-            "weight": int(r.weight),
-            "weightHP": int(r.weightHP),
-            "preKey": f"{ds}:{r.pre_body_id}:{r.post_body_id}",
-            "postKey": f"{ds}:{r.post_body_id}:{r.pre_body_id}",
-            "roiInfo": json.dumps(
-                {WHOLE_VOLUME_ROI: {"pre": int(r.weight), "post": int(r.weight)}}
+            "key": columns["preKey"] + columns["postKey"],
+            "body": columns["pre"] + columns["post"],
+        }
+    ).drop_duplicates("key")
+    synapse_sets = list(zip(sets["key"].tolist(), sets["body"].tolist(), strict=True))
+    pre_ids = synapses["pre_body_id"].astype(str)
+    post_ids = synapses["post_body_id"].astype(str)
+    syn_rows = _records(
+        {
+            "id": synapses["synapse_id"].tolist(),
+            "confidence": _values(synapses["confidence"]),
+            "pre": _xyz(synapses, "pre_"),
+            "post": _xyz(synapses, "post_"),
+            "preKey": (ds + ":" + pre_ids + ":" + post_ids).tolist(),
+            "postKey": (ds + ":" + post_ids + ":" + pre_ids).tolist(),
+            "size": synapses["junction_voxels"].tolist(),
+            "synapseType": _values(synapses["synapse_type"]),
+            "preSite": _values(synapses["pre_site"]),
+            "postSite": _values(synapses["post_site"]),
+            "props": _props(synapses, SYNAPSE_PROPERTIES),
+        }
+    )
+
+    element_rows = _records(
+        {
+            "id": elements["element_id"].tolist(),
+            "type": elements["type"].tolist(),
+            "size": elements["voxels"].tolist(),
+            "overlap": _values(elements["overlap"]),
+            "location": _xyz(elements),
+            "setKey": (
+                ds + ":" + elements["body_id"].astype(str) + ":" + elements["type"]
+            ).tolist(),
+            "bodyId": _body_ids(elements["body_id"]),
+            "compartment": _values(elements["compartment"]),
+        }
+    )
+    element_sets = sorted({(e["setKey"], e["bodyId"], e["type"]) for e in element_rows})
+    close_rows = _records(
+        {
+            "synapse": close_to["synapse_id"].tolist(),
+            "element": close_to["element_id"].tolist(),
+            "euclideanNm": _values(close_to["euclidean_nm"]),
+            "distance": _values(close_to["distance_vx"]),
+        }
+    )
+
+    comp = _compartment_keys(compartments, "body_id", "compartment", compartments, ds)
+    compartment_rows = _records(
+        {
+            "key": comp["key"].tolist(),
+            "bodyId": comp["bodyId"].tolist(),
+            "type": comp["type"].tolist(),
+            "location": _xyz(comp),
+            "props": _props(comp, COMPARTMENT_PROPERTIES),
+        }
+    )
+    includes = []
+    for side in ("pre", "post"):
+        hit = _compartment_keys(
+            synapses, f"{side}_body_id", f"{side}_compartment", compartments, ds
+        )
+        includes += _records(
+            {
+                "key": hit["key"].tolist(),
+                "bodyId": hit["bodyId"].tolist(),
+                "type": hit["type"].tolist(),
+                "synapse": hit["synapse_id"].tolist(),
+                "side": [side] * len(hit),
+            }
+        )
+    hit = _compartment_keys(elements, "body_id", "compartment", compartments, ds)
+    element_includes = _records(
+        {
+            "key": hit["key"].tolist(),
+            "bodyId": hit["bodyId"].tolist(),
+            "type": hit["type"].tolist(),
+            "element": hit["element_id"].tolist(),
+        }
+    )
+
+    element_ids = _ints(control_points["element_id"])
+    point_rows = _records(
+        {
+            "id": control_points["point_id"].tolist(),
+            "bodyId": _body_ids(control_points["body_id"]),
+            "location": _xyz(control_points),
+            "element": element_ids,
+            "props": _props(
+                control_points, {"euclideanNm": "euclidean_nm", "distance": "distance_vx"}
             ),
         }
-        for r in pairs.itertuples(index=False)
-    ]
-
-    # neuPrint: one SynapseSet per body and partner (holding both directions' synapses)
-    synapse_sets = sorted(
-        {(c["preKey"], c["pre"]) for c in connects} | {(c["postKey"], c["post"]) for c in connects}
     )
-    syn_rows = [
+    hit = _compartment_keys(
+        control_points.assign(compartment="axon"), "body_id", "compartment", compartments, ds
+    )
+    point_includes = _records(
         {
-            "id": int(r.synapse_id),
-            "confidence": float(r.confidence),
-            "pre": [int(r.pre_x), int(r.pre_y), int(r.pre_z)],
-            "post": [int(r.post_x), int(r.post_y), int(r.post_z)],
-            "preKey": f"{ds}:{r.pre_body_id}:{r.post_body_id}",
-            "postKey": f"{ds}:{r.post_body_id}:{r.pre_body_id}",
-            "areaNm2": float(r.area_nm2),
-            "size": int(r.junction_voxels),
-            "synapseType": r.synapse_type,
-            "props": {camel: _plain(getattr(r, col)) for col, camel in SYNAPSE_PROPERTIES.items()},
+            "key": hit["key"].tolist(),
+            "bodyId": hit["bodyId"].tolist(),
+            "type": hit["type"].tolist(),
+            "point": hit["point_id"].tolist(),
         }
-        for r in synapses.itertuples(index=False)
-    ]
-
-    element_rows = [
-        {
-            "id": int(r.element_id),
-            "type": r.type,
-            "size": int(r.voxels),
-            "overlap": float(r.overlap),
-            "location": [int(r.x), int(r.y), int(r.z)],
-            "setKey": f"{ds}:{r.body_id}:{r.type}",
-            "bodyId": to_neo4j(r.body_id),
-        }
-        for r in elements.itertuples(index=False)
-    ]
-    element_sets = sorted({(e["setKey"], e["bodyId"], e["type"]) for e in element_rows})
-    close_rows = [
-        {
-            "synapse": int(r.synapse_id),
-            "element": int(r.element_id),
-            "euclideanNm": float(r.euclidean_nm),
-        }
-        for r in close_to.itertuples(index=False)
+    )
+    point_close = [
+        {"point": p["id"], "element": p["element"], **p["props"]}
+        for p in point_rows
+        if p["element"] is not None
     ]
 
     vx = meta["voxel_size_nm_xyz"]
@@ -215,6 +411,12 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
         "elements": element_rows,
         "element_sets": element_sets,
         "close_to": close_rows,
+        "compartments": compartment_rows,
+        "synapse_includes": includes,
+        "element_includes": element_includes,
+        "control_points": point_rows,
+        "point_includes": point_includes,
+        "point_close_to": point_close,
         "meta": meta_row,
     }
 
@@ -310,12 +512,13 @@ def load(
                 f"CREATE (sa)-[:Contains]->(p:Synapse:{L['Synapse']} {{type: 'pre', "
                 "synapseId: r.id, confidence: r.confidence, "
                 "location: point({x: r.pre[0], y: r.pre[1], z: r.pre[2]}), "
-                f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
+                f"size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
                 f"CREATE (sb)-[:Contains]->(q:Synapse:{L['Synapse']} {{type: 'post', "
                 "synapseId: r.id, confidence: r.confidence, "
                 "location: point({x: r.post[0], y: r.post[1], z: r.post[2]}), "
-                f"areaNm2: r.areaNm2, size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
-                "SET p += r.props, q += r.props "
+                f"size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
+                "SET p += r.props, q += r.props, p.compartment = r.preSite, "
+                "q.compartment = r.postSite "
                 "CREATE (p)-[:SynapsesTo]->(q)",
             ),
             (
@@ -332,7 +535,7 @@ def load(
                 "UNWIND $rows AS r "
                 f"MATCH (es:{L['ElementSet']} {{datasetBodyIdsType: r.setKey}}) "
                 f"CREATE (es)-[:Contains]->(:Element:{L['Element']} {{elementId: r.id, "
-                "type: r.type, size: r.size, overlap: r.overlap, "
+                "type: r.type, size: r.size, overlap: r.overlap, compartment: r.compartment, "
                 "location: point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
                 f"`{wv}`: true}})",
             ),
@@ -342,7 +545,57 @@ def load(
                 "UNWIND $rows AS r "
                 f"MATCH (s:{L['Synapse']} {{synapseId: r.synapse, type: 'pre'}}), "
                 f"(m:{L['Element']} {{elementId: r.element}}) "
-                "CREATE (s)-[:CloseTo {euclideanNm: r.euclideanNm}]->(m)",
+                "CREATE (s)-[:CloseTo {euclideanNm: r.euclideanNm, distance: r.distance}]->(m)",
+            ),
+            (
+                "compartments",
+                rows["compartments"],
+                "UNWIND $rows AS r "
+                f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
+                f"CREATE (n)-[:HasCompartment]->(c:Compartment:{L['Compartment']} "
+                "{type: r.type, bodyId: r.bodyId, "
+                "location: point({x: r.location[0], y: r.location[1], z: r.location[2]})}) "
+                "SET c += r.props",
+            ),
+            (
+                "synapses in compartments",
+                rows["synapse_includes"],
+                "UNWIND $rows AS r "
+                f"MATCH (c:{L['Compartment']} {{bodyId: r.bodyId, type: r.type}}), "
+                f"(s:{L['Synapse']} {{synapseId: r.synapse, type: r.side}}) "
+                "CREATE (c)-[:Includes]->(s)",
+            ),
+            (
+                "elements in compartments",
+                rows["element_includes"],
+                "UNWIND $rows AS r "
+                f"MATCH (c:{L['Compartment']} {{bodyId: r.bodyId, type: r.type}}), "
+                f"(e:{L['Element']} {{elementId: r.element}}) "
+                "CREATE (c)-[:Includes]->(e)",
+            ),
+            (
+                "control points",
+                rows["control_points"],
+                "UNWIND $rows AS r "
+                f"CREATE (p:ControlPoint:{L['ControlPoint']} {{pointId: r.id, bodyId: r.bodyId, "
+                "location: point({x: r.location[0], y: r.location[1], z: r.location[2]})}) "
+                "SET p += r.props",
+            ),
+            (
+                "control points in axons",
+                rows["point_includes"],
+                "UNWIND $rows AS r "
+                f"MATCH (c:{L['Compartment']} {{bodyId: r.bodyId, type: r.type}}), "
+                f"(p:{L['ControlPoint']} {{pointId: r.point}}) "
+                "CREATE (c)-[:Includes]->(p)",
+            ),
+            (
+                "control points' closest mitochondria",
+                rows["point_close_to"],
+                "UNWIND $rows AS r "
+                f"MATCH (p:{L['ControlPoint']} {{pointId: r.point}}), "
+                f"(m:{L['Element']} {{elementId: r.element}}) "
+                "CREATE (p)-[:CloseTo {euclideanNm: r.euclideanNm, distance: r.distance}]->(m)",
             ),
         ]
         for name, data, query in statements:
@@ -365,4 +618,6 @@ def load(
         "synapses": len(rows["synapses"]),
         "connections": len(rows["connects"]),
         "elements": len(rows["elements"]),
+        "compartments": len(rows["compartments"]),
+        "control points": len(rows["control_points"]),
     }

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 
-# neuPrint's node kinds; each node also carries the data-set-prefixed label "<ds>_<kind>".
-NODE_KINDS = ("Segment", "Neuron", "SynapseSet", "Synapse", "ElementSet", "Element", "Meta")
-RELATIONSHIPS = ("ConnectsTo", "Contains", "SynapsesTo", "CloseTo")
+# Node kinds: neuPrint's, then ours (a cell's compartments and SyConn2's control points on
+# axon surfaces); each node also carries the data-set-prefixed label "<ds>_<kind>".
+NODE_KINDS = ("Segment", "Neuron", "SynapseSet", "Synapse", "ElementSet", "Element", "Meta",
+              "Compartment", "ControlPoint")  # fmt: skip
+RELATIONSHIPS = ("ConnectsTo", "Contains", "SynapsesTo", "CloseTo", "HasCompartment", "Includes")
 DATA_MODEL_VERSION = 1.2
 WHOLE_VOLUME_ROI = "whole_volume"  # the one ROI of a data set that brings none of its own
 
@@ -65,11 +67,13 @@ def constraint_statements(dataset: str) -> list[str]:
     """
     ds = check_dataset(dataset)
     unique = [
-        ("Segment", "bodyId"),
-        ("SynapseSet", "datasetBodyIds"),
-        ("Element", "elementId"),
-        ("ElementSet", "datasetBodyIdsType"),
-        ("Meta", "dataset"),
+        ("Segment", ("bodyId",)),
+        ("SynapseSet", ("datasetBodyIds",)),
+        ("Element", ("elementId",)),
+        ("ElementSet", ("datasetBodyIdsType",)),
+        ("Meta", ("dataset",)),
+        ("Compartment", ("bodyId", "type")),
+        ("ControlPoint", ("pointId",)),
     ]
     indexed = [
         ("Neuron", "bodyId"),
@@ -77,12 +81,17 @@ def constraint_statements(dataset: str) -> list[str]:
         ("Synapse", "synapseId"),
         ("Synapse", "location"),
         ("Element", "location"),
+        ("Compartment", "bodyId"),
+        ("ControlPoint", "bodyId"),
+        ("ControlPoint", "location"),
     ]
-    out = [
-        f"CREATE CONSTRAINT {ds}_{kind}_{prop} IF NOT EXISTS FOR (n:{label(ds, kind)}) "
-        f"REQUIRE n.{prop} IS UNIQUE"
-        for kind, prop in unique
-    ]
+    out = []
+    for kind, props in unique:
+        key = ", ".join(f"n.{p}" for p in props)
+        out.append(
+            f"CREATE CONSTRAINT {ds}_{kind}_{'_'.join(props)} IF NOT EXISTS "
+            f"FOR (n:{label(ds, kind)}) REQUIRE {key if len(props) == 1 else f'({key})'} IS UNIQUE"
+        )
     for kind, prop in indexed:
         kind_of_index = "POINT INDEX" if prop == "location" else "INDEX"
         out.append(
