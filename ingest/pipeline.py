@@ -413,8 +413,8 @@ def _empty(name: str) -> pd.DataFrame:
     )
 
 
-# columns of the v4 contract whose stages are not built yet: written as nulls
-_NOT_YET = {
+# columns that only the compartments stage fills: null when it did not run (no skeletons)
+_FROM_COMPARTMENTS = {
     "synapses": ("pre_compartment", "post_compartment", "pre_site", "post_site",
                  "spine_head_volume_nm3"),
     "elements": ("compartment",),
@@ -423,7 +423,7 @@ _NOT_YET = {
 
 
 def _pending(frame: pd.DataFrame, name: str) -> pd.DataFrame:
-    missing = [c for c in _NOT_YET.get(name, ()) if c not in frame.columns]
+    missing = [c for c in _FROM_COMPARTMENTS.get(name, ()) if c not in frame.columns]
     return frame.assign(**{c: None for c in missing}) if missing else frame
 
 

@@ -65,6 +65,10 @@ def test_meshes_and_skeletons_are_read_by_cloudvolume_and_navis(exported):
     skeleton = seg.skeleton.get(A)
     assert len(skeleton.vertices) > 1 and len(skeleton.edges) > 0
     assert hasattr(skeleton, "radius") and hasattr(skeleton, "compartment")
+    # A holds the presynaptic site, B the postsynaptic one: axon (2, or a bouton 18/19) and
+    # dendrite (3, or a spine 16/17), as the compartments stage labelled their nodes
+    assert set(np.unique(skeleton.compartment)) <= {2, 18, 19}
+    assert set(np.unique(seg.skeleton.get(B).compartment)) <= {3, 16, 17}
     neuron = navis.read_precomputed(exported / "segmentation" / "skeletons", datatype="skeleton")
     neurons = neuron if isinstance(neuron, navis.NeuronList) else navis.NeuronList([neuron])
     assert {int(n.id) for n in neurons} == {A, B}

@@ -267,3 +267,29 @@ def test_close_to_carries_an_along_the_skeleton_distance(phantom, cli_env):
     close = tables.read_table(_tables(cli_env), "close_to")
     assert close["distance_vx"].notna().mean() >= 0.5  # nan where the skeleton is in pieces
     assert (close["distance_vx"].dropna() >= 0).all()
+
+
+def test_every_mesh_vertex_carries_the_compartment_of_its_skeleton_node(phantom, cli_env):
+    import zarr
+
+    from ingest.morphology import load_morphology
+
+    folder = _tables(cli_env) / "morphology"
+    meshes, _ = load_morphology(folder)
+    planted = zarr.open(str(phantom["path"] / "truth" / "compartments" / "0"), mode="r")[...]
+    cells = zarr.open(str(phantom["path"] / "labels" / "cells" / "0"), mode="r")[...]
+    vox = np.array(phantom["voxel_size_nm_zyx"])[::-1]
+    coarse = np.zeros(256, np.uint8)
+    coarse[[1, 2, 3, 16, 17, 18, 19]] = [1, 3, 2, 2, 2, 3, 3]
+    agree = total = 0
+    for body, (vertices, _) in meshes.items():
+        with np.load(folder / f"{body}.compartments.npz") as saved:
+            codes = saved["mesh_compartment"]
+        assert len(codes) == len(vertices) and (codes > 0).all()
+        idx = np.clip(np.rint(vertices / vox).astype(int)[:, ::-1], 0, np.array(planted.shape) - 1)
+        # a surface vertex's nearest voxel may belong to the neighbouring cell: skip those
+        own = cells[idx[:, 0], idx[:, 1], idx[:, 2]] == np.uint64(body)
+        truth = np.where(own, planted[idx[:, 0], idx[:, 1], idx[:, 2]], 0)
+        agree += int(np.sum((coarse[codes] == truth) & (truth > 0)))
+        total += int(np.sum(truth > 0))
+    assert agree / total >= 0.75
