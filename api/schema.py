@@ -155,7 +155,9 @@ class Synapse:
     post: BodyId  # type: ignore[valid-type]
     confidence: float | None
     synapse_type: str | None = strawberry.field(description="asymmetric or symmetric")
-    area_nm2: float | None = strawberry.field(description="contact area in nm² (voxel faces)")
+    area_nm2: float | None = strawberry.field(
+        description="cleft area in nm² (half the junction mesh's area, as SyConn2)"
+    )
     size: int | None = strawberry.field(description="junction voxels")
     pre_location: Vec3 | None
     post_location: Vec3 | None

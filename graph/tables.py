@@ -129,12 +129,13 @@ SCHEMAS: dict[str, pa.Schema] = {
     # SyConn2's control: random locations on axon surfaces and their nearest mitochondrion
     "control_points": pa.schema(
         [
-            ("point_id", pa.int64()),
+            ("point_id", pa.int64()),  # unique within the data set
             ("body_id", pa.uint64()),
             ("x", pa.float64()),
             ("y", pa.float64()),
             ("z", pa.float64()),  # on the axon's mesh surface, voxel coordinates
-            ("element_id", pa.int64()),  # nearest mitochondrion of the cell (null: none)
+            # nearest mitochondrion of the cell (null: none; pandas reads it as float)
+            ("element_id", pa.int64()),
             ("euclidean_nm", pa.float64()),
             ("distance_vx", pa.float64()),  # along the skeleton, as close_to
         ]

@@ -293,3 +293,31 @@ def test_every_mesh_vertex_carries_the_compartment_of_its_skeleton_node(phantom,
         agree += int(np.sum((coarse[codes] == truth) & (truth > 0)))
         total += int(np.sum(truth > 0))
     assert agree / total >= 0.75
+
+
+def test_the_graph_holds_compartments_including_synapses_and_control_points(
+    phantom, cli_env, neo4j_settings
+):
+    from graph import tables
+
+    folder = _tables(cli_env)
+    comps = tables.read_table(folder, "compartments")
+    control = tables.read_table(folder, "control_points")
+    query = f"""
+        MATCH (n:{DATASET}_Neuron)-[:HasCompartment]->(c:{DATASET}_Compartment)
+        OPTIONAL MATCH (c)-[:Includes]->(s:{DATASET}_Synapse)
+        RETURN c.type AS type, s.type AS side, count(s) AS n
+    """
+    with connect(neo4j_settings) as driver:
+        rows = pd.DataFrame([r.data() for r in driver.execute_query(query).records])
+        n_comp = driver.execute_query(
+            f"MATCH (:{DATASET}_Segment)-[:HasCompartment]->(c) RETURN count(c) AS n"
+        ).records[0]["n"]
+        n_control = driver.execute_query(
+            f"MATCH (:{DATASET}_Compartment {{type: 'axon'}})-[:Includes]->"
+            f"(p:{DATASET}_ControlPoint) RETURN count(p) AS n"
+        ).records[0]["n"]
+    assert n_comp == len(comps)
+    assert n_control == len(control)
+    pre = rows[rows["side"] == "pre"].groupby("type")["n"].sum()
+    assert pre.get("axon", 0) >= 0.85 * pre.sum()  # presynaptic sites sit in axons
