@@ -155,13 +155,15 @@ def apply_splits(table: pd.DataFrame, surface: pd.DataFrame,
         return table, surface
     g = parts.groupby(["element_id", "part"])
     new = g.agg(voxels=("z", "size"), z=("z", "mean"), y=("y", "mean"), x=("x", "mean"))
-    owner = (parts.groupby(["element_id", "part", "body_id"]).size().rename("n").reset_index()
+    # the owner is the cell holding most of the part, as for whole objects (objects.aggregate):
+    # background does not compete, and a part with no voxel in any cell is dropped
+    in_cells = parts[parts["body_id"] > 0]
+    owner = (in_cells.groupby(["element_id", "part", "body_id"]).size().rename("n").reset_index()
              .sort_values(["element_id", "part", "n", "body_id"],
                           ascending=[True, True, False, True])
              .drop_duplicates(["element_id", "part"])
              .set_index(["element_id", "part"]))  # fmt: skip
-    new = new.join(owner).reset_index()
-    new = new[new["body_id"] > 0]
+    new = new.join(owner, how="inner").reset_index()
     new["overlap"] = (new["n"] / new["voxels"]).astype(np.float32)
     new["type"] = table["type"].iloc[0]
     for axis in "zyx":

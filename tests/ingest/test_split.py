@@ -41,3 +41,29 @@ def test_touching_mitochondria_split_and_a_rod_stays_whole(tmp_path):
     assert int(rod_row["voxels"]) == int((rod <= 1).sum())
     halves = by_y[by_y["y"] < 20]
     assert len(halves) == 2 and abs(int(halves["voxels"].diff().iloc[-1])) < 0.2 * mito.sum()
+
+
+def test_a_split_part_belongs_to_the_cell_holding_most_of_it_as_whole_objects_do():
+    import pandas as pd
+
+    from ingest.split import apply_splits
+
+    table = pd.DataFrame({"element_id": [1, 2], "type": "mitochondrion",
+                          "body_id": np.array([7, 7], np.uint64), "voxels": [10, 10],
+                          "overlap": np.float32(1.0), "x": 0, "y": 0, "z": 0})  # fmt: skip
+    surface = pd.DataFrame({"element_id": [1, 2], "body_id": np.array([7, 7], np.uint64),
+                            "z": 0, "y": 0, "x": [0, 5]})  # fmt: skip
+    # object 2 splits in two parts: part 1 is 6 voxels of background and 4 of cell 7 (kept,
+    # for cell 7, overlap 0.4, as objects.aggregate would keep a whole such object); part 2
+    # lies wholly in background (dropped)
+    body = [0] * 6 + [7] * 4 + [0] * 5
+    parts = pd.DataFrame({"element_id": 2, "part": [1] * 10 + [2] * 5,
+                          "body_id": np.array(body, np.uint64), "z": 0, "y": 0,
+                          "x": np.arange(15)})  # fmt: skip
+    merged, new_surface = apply_splits(table, surface, parts)
+    assert merged["element_id"].tolist() == [1, 2]
+    row = merged.iloc[1]
+    assert row["body_id"] == 7 and row["voxels"] == 10
+    assert row["overlap"] == np.float32(0.4)
+    assert set(new_surface["element_id"]) == {1, 2}
+    assert (new_surface["body_id"] == 7).all()
