@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,19 @@ class Skeleton:
     edges: np.ndarray
     radii_nm: np.ndarray
 
+    @cached_property
+    def _tree(self) -> cKDTree:
+        return cKDTree(self.vertices_nm_xyz)
+
+    @cached_property
+    def _full_graph(self) -> sparse.csr_matrix:
+        return self._graph(None)
+
     def graph(self, keep: np.ndarray | None = None) -> sparse.csr_matrix:
         """Edge lengths (nm) as a symmetric sparse matrix; ``keep`` drops other nodes' edges."""
+        return self._full_graph if keep is None else self._graph(keep)
+
+    def _graph(self, keep: np.ndarray | None) -> sparse.csr_matrix:
         n = len(self.vertices_nm_xyz)
         e = np.asarray(self.edges, np.int64).reshape(-1, 2)
         if keep is not None:
@@ -127,7 +139,7 @@ class Skeleton:
         if n == 0 or len(pts) == 0:
             return np.zeros(len(pts), np.int64)
         k = min(k, n)
-        dist, idx = cKDTree(self.vertices_nm_xyz).query(pts, k=k)
+        dist, idx = self._tree.query(pts, k=k)
         dist, idx = dist.reshape(len(pts), k), idx.reshape(len(pts), k)
         best = np.argmin(dist - self.radii_nm[idx], axis=1)
         return idx[np.arange(len(pts)), best].astype(np.int64)
@@ -316,10 +328,12 @@ def _spines(skel: Skeleton, codes: np.ndarray, p: CompartmentParams) -> np.ndarr
             children[q].append(int(u))
     done = np.zeros(n, bool)
     count = 0
-    for u in order:
+    q_of = np.maximum(parent, 0)
+    longest = np.minimum(p.spine_max_length_nm, p.spine_length_ratio * r[q_of])
+    candidate = (parent >= 0) & dendrite[q_of] & pure & (below <= longest)
+    for u in order[candidate[order]]:
         q = parent[u]
-        longest = min(p.spine_max_length_nm, p.spine_length_ratio * r[q])
-        if q < 0 or done[u] or not dendrite[q] or not pure[u] or below[u] > longest:
+        if done[u]:
             continue
         tree, stack = [], [int(u)]
         while stack:
@@ -344,10 +358,16 @@ def _spines(skel: Skeleton, codes: np.ndarray, p: CompartmentParams) -> np.ndarr
         done[nodes] = True
         # the head: the run of nodes at least half as thick as its thickest around that node
         thick = clear & (r[nodes] >= 0.5 * r[top])
-        sub = g[nodes][:, nodes].multiply(thick[:, None]).multiply(thick[None, :])
-        _, run = csgraph.connected_components(sub, directed=False)
+        thick_nodes = set(nodes[thick].tolist())
+        run, stack = {top}, [top]  # thick nodes joined to the top through thick nodes
+        while stack:
+            x = stack.pop()
+            for y in (*children[x], int(parent[x])):
+                if y in thick_nodes and y not in run:
+                    run.add(y)
+                    stack.append(y)
         near_top = np.linalg.norm(v[nodes] - v[top], axis=1) <= r[top]
-        head = (thick & (run == run[np.flatnonzero(nodes == top)[0]])) | near_top
+        head = np.isin(nodes, list(run)) | near_top
         part = nodes[clear | head]  # what touches the shaft's ball stays shaft
         codes[part] = np.where(head[clear | head], SPINE_HEAD, SPINE_NECK)
         spine[part] = count
@@ -594,6 +614,14 @@ def compartment_batch(
         k: [] for k in ("compartments", "pre", "post", "elements", "close_to", "control_points")
     }
     pre_xyz, post_xyz = ["pre_x", "pre_y", "pre_z"], ["post_x", "post_y", "post_z"]
+    rows_of = {
+        "pre": synapses.groupby("pre_body_id").indices,
+        "post": synapses.groupby("post_body_id").indices,
+        "own": elements.groupby("body_id").indices,
+        "surface": mito_surface.groupby("body_id").indices if len(mito_surface) else {},
+    }
+    none = np.zeros(0, np.int64)
+    close_by_synapse = close_to.set_index("synapse_id")
     for body in bodies:
         path = Path(folder) / f"{body}.npz"
         if not path.exists():
@@ -612,9 +640,9 @@ def compartment_batch(
                 else None
             )
         b = np.uint64(body)
-        pre = synapses[synapses["pre_body_id"] == b]
-        post = synapses[synapses["post_body_id"] == b]
-        own = elements[elements["body_id"] == b]
+        pre = synapses.iloc[rows_of["pre"].get(b, none)]
+        post = synapses.iloc[rows_of["post"].get(b, none)]
+        own = elements.iloc[rows_of["own"].get(b, none)]
         vesicles = own[own["type"] == "vesicle_cloud"]
         evidence = Evidence(
             pre[pre_xyz].to_numpy(float) * vox_xyz,
@@ -668,7 +696,8 @@ def compartment_batch(
         # along-the-skeleton distances: synapse (or control point) node to the organelle's
         node_of_element = pd.Series(res.element_nodes, index=own["element_id"].to_numpy())
         mito_nodes = node_of_element[(own["type"] == "mitochondrion").to_numpy()]
-        near = close_to[close_to["synapse_id"].isin(pre["synapse_id"])]
+        found_ids = close_by_synapse.index.intersection(pre["synapse_id"])
+        near = close_by_synapse.loc[found_ids].reset_index()
         if len(near):
             node_of_syn = pd.Series(res.pre_nodes, index=pre["synapse_id"].to_numpy())
             nm = path_between(
@@ -692,7 +721,7 @@ def compartment_batch(
                     "z": vx[:, 2],
                 }
             )
-            surface = mito_surface[mito_surface["body_id"] == b]
+            surface = mito_surface.iloc[rows_of["surface"].get(b, none)]
             found = nearest_mitochondria(points, surface, voxel_size_nm_zyx)
             found = found.set_index("synapse_id").reindex(np.arange(len(vx)))
             element = found["element_id"].to_numpy(float)
