@@ -41,7 +41,7 @@ from ingest.precomputed.annotation import Annotations, annotation_kind, write_an
 from ingest.precomputed.atomic import replacing_dir, write_json
 from ingest.precomputed.mesh import write_meshes
 from ingest.precomputed.skeleton import Skeleton, write_skeletons
-from ingest.precomputed.volume import write_image, write_segmentation
+from ingest.precomputed.volume import BLOCK_BYTES, VolumeArray, write_image, write_segmentation
 
 DATASET_NAME = DATASET_PATTERN  # data set names become Neo4j labels: graph.schema decides
 LAYER_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
@@ -52,14 +52,15 @@ def write_dataset(
     out_dir: str | os.PathLike[str],
     *,
     voxel_size_nm_zyx: tuple[float, float, float],
-    raw_zyx: np.ndarray | None = None,
-    labels_zyx: np.ndarray | None = None,
+    raw_zyx: VolumeArray | None = None,
+    labels_zyx: VolumeArray | None = None,
     meshes: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None,
     skeletons: Mapping[int, Skeleton] | None = None,
     annotations: Mapping[str, Annotations] | None = None,
     chunk_xyz: tuple[int, int, int] = (64, 64, 64),
     image_encoding: str = "raw",
     num_scales: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> Path:
     """Write every layer of one data set into ``out_dir`` (named after the data set).
 
@@ -67,6 +68,11 @@ def write_dataset(
     ``out_dir`` at the end, so a crash leaves no half-written data set. ``annotations`` maps a
     layer name (``synapses``, ``mitochondria``, ...) to its :class:`Annotations`; when a volume
     is given the annotation bounds are the volume's.
+
+    ``raw_zyx`` and ``labels_zyx`` may be numpy arrays or lazily read ones (zarr arrays): they
+    are streamed in blocks of at most about ``block_bytes``, and ``meshes`` and ``skeletons``
+    are read one item at a time, so a mapping that loads each cell on demand keeps memory to
+    one cell.
 
     Examples
     --------
@@ -96,7 +102,7 @@ def write_dataset(
                 f"annotation layer name {name!r} must match {LAYER_NAME.pattern} and not be one "
                 f"of {RESERVED_LAYERS}"
             )
-    shapes = {a.shape for a in (raw_zyx, labels_zyx) if a is not None}
+    shapes = {tuple(int(s) for s in a.shape) for a in (raw_zyx, labels_zyx) if a is not None}
     if len(shapes) > 1:
         raise ValueError(f"raw_zyx and labels_zyx must have the same shape, got {sorted(shapes)}")
     shape_zyx = next(iter(shapes)) if shapes else None
@@ -116,12 +122,18 @@ def write_dataset(
                 chunk_xyz=chunk_xyz,
                 encoding=image_encoding,
                 num_scales=num_scales,
+                block_bytes=block_bytes,
             )
             index["layers"].append({"name": "image", "type": "image", "path": "image"})
         if labels_zyx is not None:
             seg = tmp / "segmentation"
             write_segmentation(
-                seg, labels_zyx, voxel_size_nm_zyx, chunk_xyz=chunk_xyz, num_scales=num_scales
+                seg,
+                labels_zyx,
+                voxel_size_nm_zyx,
+                chunk_xyz=chunk_xyz,
+                num_scales=num_scales,
+                block_bytes=block_bytes,
             )
             layer = {"name": "segmentation", "type": "segmentation", "path": "segmentation"}
             if meshes is not None:

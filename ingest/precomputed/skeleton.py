@@ -42,6 +42,7 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from enum import IntEnum
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -205,9 +206,10 @@ def write_skeletons(
 ) -> Path:
     """Write ``{segment id: (vertices_nm_xyz, edges, {attribute: per-vertex values})}``.
 
-    All skeletons carry the same attributes. The directory is the segmentation ``info``'s
-    ``skeletons`` key (``skeletons`` if there is none) and is replaced atomically. With
-    ``orient`` (the default) edges are written parent → child, see the module docstring.
+    All skeletons carry the same attributes; they are read from ``skeletons`` one at a time.
+    The directory is the segmentation ``info``'s ``skeletons`` key (``skeletons`` if there is
+    none) and is replaced atomically. With ``orient`` (the default) edges are written
+    parent → child, see the module docstring.
 
     Examples
     --------
@@ -226,12 +228,14 @@ def write_skeletons(
     if (seg / "info").exists():
         key = json.loads((seg / "info").read_text()).get("skeletons") or key
     target = seg / key
-    items = list(skeletons.items())
-    first_attributes = items[0][1][2] if items else {}
-    info = skeleton_info(first_attributes)
+    items = iter(skeletons.items())  # one at a time: the mapping may load them on demand
+    first = next(items, None)
+    info = skeleton_info(first[1][2] if first is not None else {})
     with replacing_dir(target) as tmp:
         (tmp / "info").write_text(json.dumps(info))
-        for segment_id, (vertices, edges, attributes) in items:
+        for segment_id, (vertices, edges, attributes) in chain(
+            [first] if first is not None else [], items
+        ):
             if int(segment_id) <= 0:
                 raise ValueError(f"skeleton segment ids must be positive, got {segment_id}")
             e = np.asarray(edges).reshape(-1, 2)

@@ -18,16 +18,25 @@ Extra scales halve x and y (never z, as EM sections are thick): the image by the
 2×2 block, the segmentation by its most frequent label (the "countless" rule: a label seen at
 least twice among the four wins, otherwise the last one), so that ids are never invented.
 Chunk files are stored uncompressed; compression in transit is the server's business.
+
+The input is any array indexed ``[z, y, x]`` with numpy slicing (a numpy array, or a lazily
+read zarr array) and is streamed: it is read one block of chunks at a time (one chunk deep
+in z, at most ``block_bytes`` of base voxels), and the coarser scales are built from those
+blocks chunk by chunk (a chunk of scale *s* from the 2×2 chunks of scale *s − 1* below it), so
+memory is bounded by the block size and the number of scales, not by the volume. Blocks and
+chunks start at even coordinates, so every 2×2 group of a scale is downsampled exactly as when
+the whole scale is in memory: the files are byte for byte the same.
 """
 
 from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import compressed_segmentation as cseg
 import numpy as np
@@ -35,7 +44,20 @@ import numpy as np
 from ingest.precomputed.atomic import replacing_dir, write_json
 
 JPEG_QUALITY = 90
+BLOCK_BYTES = 64 * 2**20  # default most base voxels (in bytes) read from the input at once
 Vec3 = tuple[float, float, float]
+
+
+class VolumeArray(Protocol):
+    """What the writers read from: a 3-D ``[z, y, x]`` array sliced like numpy (numpy, zarr)."""
+
+    @property
+    def shape(self) -> tuple[int, ...]: ...
+
+    @property
+    def dtype(self) -> Any: ...
+
+    def __getitem__(self, key: Any) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -129,18 +151,6 @@ def chunk_name(begin_xyz: Sequence[int], end_xyz: Sequence[int]) -> str:
     return "_".join(f"{b}-{e}" for b, e in zip(begin_xyz, end_xyz, strict=True))
 
 
-def _chunks(size_xyz: Sequence[int], chunk_xyz: Sequence[int]) -> Iterator[tuple[slice, ...]]:
-    """``(x, y, z)`` slices of every grid cell, the last one truncated to the volume."""
-    ranges = [range(0, n, c) for n, c in zip(size_xyz, chunk_xyz, strict=True)]
-    for z0 in ranges[2]:
-        for y0 in ranges[1]:
-            for x0 in ranges[0]:
-                yield tuple(
-                    slice(b, min(b + c, n))
-                    for b, c, n in zip((x0, y0, z0), chunk_xyz, size_xyz, strict=True)
-                )
-
-
 def _pad_even_xy(a: np.ndarray) -> np.ndarray:
     pad = [(0, 0), (0, a.shape[1] % 2), (0, a.shape[2] % 2)]
     return np.pad(a, pad, mode="edge") if any(p[1] for p in pad) else a
@@ -155,15 +165,20 @@ def downsample_image_xy(image_zyx: np.ndarray) -> np.ndarray:
     [[[2, 9]]]
     """
     a = _pad_even_xy(image_zyx)
-    wide = np.float64 if np.issubdtype(a.dtype, np.floating) else np.uint64
-    p, q, r, s = (
-        b.astype(wide)
-        for b in (a[:, 0::2, 0::2], a[:, 0::2, 1::2], a[:, 1::2, 0::2], a[:, 1::2, 1::2])
-    )
-    total = p + q + r + s
+    wide: Any = np.uint64
+    if np.issubdtype(a.dtype, np.floating):
+        wide = np.float64
+    elif a.dtype.kind == "u" and a.dtype.itemsize <= 2:  # a sum of 4 fits twice the bits
+        wide = np.uint16 if a.dtype.itemsize == 1 else np.uint32
+    total = a[:, 0::2, 0::2].astype(wide)  # summed in place: one wide quarter in memory
+    for b in (a[:, 0::2, 1::2], a[:, 1::2, 0::2], a[:, 1::2, 1::2]):
+        total += b
     if wide is np.float64:
-        return (total / 4).astype(a.dtype)
-    return ((total + 2) // 4).astype(a.dtype)
+        total /= 4
+        return total.astype(a.dtype)
+    total += 2
+    total //= 4
+    return total.astype(a.dtype)
 
 
 def downsample_labels_xy(labels_zyx: np.ndarray) -> np.ndarray:
@@ -193,32 +208,133 @@ def _levels(shape_zyx: Sequence[int], chunk_xyz: Sequence[int], num_scales: int 
     return n
 
 
+def _as_volume(array: Any) -> VolumeArray:
+    """``array`` itself when it can be sliced lazily (numpy, zarr), else as a numpy array."""
+    if all(hasattr(array, a) for a in ("shape", "dtype", "__getitem__")):
+        return array  # type: ignore[no-any-return]
+    return np.asarray(array)
+
+
 def _check_geometry(
-    name: str, array: np.ndarray, voxel_size_nm_zyx: Sequence[float], chunk_xyz: Sequence[int]
+    name: str, array: VolumeArray, voxel_size_nm_zyx: Sequence[float], chunk_xyz: Sequence[int]
 ) -> None:
-    if array.ndim != 3 or 0 in array.shape:
-        raise ValueError(f"{name} must be a non-empty 3-D [z, y, x] array, got shape {array.shape}")
+    shape = tuple(array.shape)
+    if len(shape) != 3 or 0 in shape:
+        raise ValueError(f"{name} must be a non-empty 3-D [z, y, x] array, got shape {shape}")
     if len(voxel_size_nm_zyx) != 3 or not all(float(v) > 0 for v in voxel_size_nm_zyx):
         raise ValueError(f"voxel_size_nm_zyx must be 3 positive numbers, got {voxel_size_nm_zyx}")
     if len(chunk_xyz) != 3 or not all(int(c) == c and c > 0 for c in chunk_xyz):
         raise ValueError(f"chunk_xyz must be 3 positive integers, got {chunk_xyz}")
 
 
+def read_levels(chunk_xyz: Sequence[int], itemsize: int, n_levels: int, block_bytes: int) -> int:
+    """How many times a block read from the input is halved in memory before the coarser
+    scales are built chunk by chunk: the largest ``k < n_levels`` whose block (one chunk deep,
+    ``2**k`` chunks wide in x and y) holds at most ``block_bytes`` (at least 0).
+
+    Examples
+    --------
+    >>> read_levels((64, 64, 64), 8, 5, 64 * 2**20)  # uint64: 64 x 256 x 256 voxels = 32 MiB
+    2
+    >>> read_levels((64, 64, 64), 8, 1, 64 * 2**20), read_levels((64, 64, 64), 8, 5, 1)
+    (0, 0)
+    """
+    cx, cy, cz = (int(c) for c in chunk_xyz)
+    k = 0
+    while k + 1 < n_levels and cz * (cy << (k + 1)) * (cx << (k + 1)) * itemsize <= block_bytes:
+        k += 1
+    return k
+
+
 def _write_volume(
     out_dir: Path,
-    levels: list[np.ndarray],
+    source: VolumeArray,
     info: dict[str, Any],
     encoding: Encoding,
+    *,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    downsample: Callable[[np.ndarray], np.ndarray],
+    block_bytes: int,
 ) -> dict[str, Any]:
-    for scale, data in zip(info["scales"], levels, strict=True):
-        chunk_xyz = scale["chunk_sizes"][0]
-        with replacing_dir(out_dir / scale["key"]) as tmp:
-            for sx, sy, sz in _chunks(scale["size"], chunk_xyz):
-                block = data[sz, sy, sx]
-                name = chunk_name((sx.start, sy.start, sz.start), (sx.stop, sy.stop, sz.stop))
-                (tmp / name).write_bytes(encoding.encode(block, scale))
+    """Stream ``source`` into every scale of ``info``, then write ``info``.
+
+    Per z slab (one chunk deep), the top scale's chunks are made depth first: a chunk of scale
+    ``s > k`` from the up to 2×2 chunks of scale ``s - 1`` below it, a chunk of scale ``k``
+    (see :func:`read_levels`) from one block read from ``source`` and halved ``k`` times, every
+    chunk of the block's scales being written on the way. ``prepare`` checks and converts each
+    block read (dtype); ``downsample`` halves x and y. All scale directories are built aside and
+    each replaces its old version when every chunk is written.
+    """
+    scales = info["scales"]
+    itemsize = np.dtype(info["data_type"]).itemsize
+    k = read_levels(scales[0]["chunk_sizes"][0], itemsize, len(scales), block_bytes)
+
+    existed = out_dir.exists()
+    try:
+        _write_scales(out_dir, source, scales, encoding, prepare, downsample, k)
+    except BaseException:
+        if not existed:  # leave nothing behind: the scales' temporaries are gone already
+            with suppress(OSError):
+                out_dir.rmdir()
+        raise
     write_json(out_dir / "info", info)
     return info
+
+
+def _write_scales(
+    out_dir: Path,
+    source: VolumeArray,
+    scales: list[dict[str, Any]],
+    encoding: Encoding,
+    prepare: Callable[[np.ndarray], np.ndarray],
+    downsample: Callable[[np.ndarray], np.ndarray],
+    k: int,
+) -> None:
+    n = len(scales)
+    cx, cy, cz = (int(c) for c in scales[0]["chunk_sizes"][0])
+    size_x, size_y, size_z = scales[0]["size"]
+    with ExitStack() as stack:
+        dirs = [stack.enter_context(replacing_dir(out_dir / s["key"])) for s in scales]
+
+        def emit(level: int, data: np.ndarray, z0: int, y0: int, x0: int) -> None:
+            """Write the chunks of ``data``, a grid-aligned tile of ``level`` at ``z0, y0, x0``."""
+            dz, dy, dx = data.shape
+            for yy in range(0, dy, cy):
+                for xx in range(0, dx, cx):
+                    block = data[:, yy : yy + cy, xx : xx + cx]
+                    begin = (x0 + xx, y0 + yy, z0)
+                    end = (begin[0] + block.shape[2], begin[1] + block.shape[1], z0 + dz)
+                    path = dirs[level] / chunk_name(begin, end)
+                    path.write_bytes(encoding.encode(block, scales[level]))
+
+        def produce(level: int, ty: int, tx: int, zs: slice) -> np.ndarray:
+            """Tile ``(ty, tx)`` of ``level`` (one chunk wide when ``level > k``), written."""
+            if level == k:
+                wy, wx = cy << k, cx << k
+                y0, x0 = ty * wy, tx * wx
+                data = prepare(np.asarray(source[zs, y0 : min(y0 + wy, size_y),
+                                                 x0 : min(x0 + wx, size_x)]))  # fmt: skip
+                for j in range(k + 1):
+                    if j:
+                        data = downsample(data)
+                    emit(j, data, zs.start, ty * (cy << (k - j)), tx * (cx << (k - j)))
+                return data
+            below_x, below_y = scales[level - 1]["size"][:2]
+            rows = [
+                [produce(level - 1, 2 * ty + a, 2 * tx + b, zs)
+                 for b in (0, 1) if (2 * tx + b) * cx < below_x]
+                for a in (0, 1) if (2 * ty + a) * cy < below_y
+            ]  # fmt: skip
+            data = downsample(np.block(rows))
+            emit(level, data, zs.start, ty * cy, tx * cx)
+            return data
+
+        top_x, top_y = scales[-1]["size"][:2]
+        for z0 in range(0, size_z, cz):
+            zs = slice(z0, min(z0 + cz, size_z))
+            for ty in range(-(-top_y // cy)):
+                for tx in range(-(-top_x // cx)):
+                    produce(n - 1, ty, tx, zs)
 
 
 def _info(
@@ -276,17 +392,21 @@ def _encoding(name: str, volume_type: str, data_type: str) -> Encoding:
 
 def write_image(
     out_dir: str | os.PathLike[str],
-    raw_zyx: np.ndarray,
+    raw_zyx: VolumeArray,
     voxel_size_nm_zyx: Vec3,
     *,
     chunk_xyz: tuple[int, int, int] = (64, 64, 64),
     encoding: str = "raw",
     num_scales: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> dict[str, Any]:
     """Write an image volume (``"type": "image"``) and return its ``info``.
 
-    ``num_scales=None`` adds 2×-in-xy scales until the xy plane fits in one chunk. Each scale
-    directory is replaced atomically, then ``info`` (see :mod:`ingest.precomputed.atomic`).
+    ``raw_zyx`` may be a numpy array or a lazily read one (a zarr array): it is streamed in
+    blocks of at most about ``block_bytes`` (see the module docstring). ``num_scales=None`` adds
+    2×-in-xy scales until the xy plane fits in one chunk. The scale directories are built aside
+    and each replaces its old version atomically, then ``info`` is written (see
+    :mod:`ingest.precomputed.atomic`).
 
     Examples
     --------
@@ -299,21 +419,20 @@ def write_image(
     >>> list((out / "8_8_40" / "0-4_0-3_1-2").read_bytes()) == list(raw[1].ravel())
     True
     """
-    raw = np.asarray(raw_zyx)
+    raw = _as_volume(raw_zyx)
     _check_geometry("raw_zyx", raw, voxel_size_nm_zyx, chunk_xyz)
-    data_type = raw.dtype.name
+    shape = tuple(int(s) for s in raw.shape)
+    data_type = np.dtype(raw.dtype).name
     enc = _encoding(encoding, "image", data_type)
-    n = _levels(raw.shape, chunk_xyz, num_scales)
-    levels = [raw]
-    for _ in range(1, n):
-        levels.append(downsample_image_xy(levels[-1]))
-    info = _info("image", data_type, raw.shape, voxel_size_nm_zyx, chunk_xyz, enc, n, {})
-    return _write_volume(Path(out_dir), levels, info, enc)
+    n = _levels(shape, chunk_xyz, num_scales)
+    info = _info("image", data_type, shape, voxel_size_nm_zyx, chunk_xyz, enc, n, {})
+    return _write_volume(Path(out_dir), raw, info, enc, prepare=lambda block: block,
+                         downsample=downsample_image_xy, block_bytes=block_bytes)  # fmt: skip
 
 
 def write_segmentation(
     out_dir: str | os.PathLike[str],
-    labels_zyx: np.ndarray,
+    labels_zyx: VolumeArray,
     voxel_size_nm_zyx: Vec3,
     *,
     chunk_xyz: tuple[int, int, int] = (64, 64, 64),
@@ -321,13 +440,16 @@ def write_segmentation(
     mesh: str | None = "mesh",
     skeletons: str | None = "skeletons",
     num_scales: int | None = None,
+    block_bytes: int = BLOCK_BYTES,
 ) -> dict[str, Any]:
     """Write a uint64 segmentation (``compressed_segmentation``) and return its ``info``.
 
-    ``mesh`` and ``skeletons`` name the sub-directories that :func:`~ingest.precomputed.mesh.\
-write_meshes` and :func:`~ingest.precomputed.skeleton.write_skeletons` fill (``None`` leaves the
-    key out). ``compressed_segmentation_block`` is ``[x, y, z]``. Any non-negative integer
-    labels are accepted and stored as uint64; 0 is background.
+    ``labels_zyx`` may be a numpy array or a lazily read one (a zarr array): it is streamed in
+    blocks of at most about ``block_bytes`` (see the module docstring). ``mesh`` and
+    ``skeletons`` name the sub-directories that :func:`~ingest.precomputed.mesh.write_meshes` and
+    :func:`~ingest.precomputed.skeleton.write_skeletons` fill (``None`` leaves the key out).
+    ``compressed_segmentation_block`` is ``[x, y, z]``. Any non-negative integer labels are
+    accepted and stored as uint64; 0 is background.
 
     Examples
     --------
@@ -340,27 +462,28 @@ write_meshes` and :func:`~ingest.precomputed.skeleton.write_skeletons` fill (``N
     >>> sorted(p.name for p in (out / "4_4_30").iterdir())
     ['0-2_0-2_0-1']
     """
-    labels = np.asarray(labels_zyx)
+    labels = _as_volume(labels_zyx)
     _check_geometry("labels_zyx", labels, voxel_size_nm_zyx, chunk_xyz)
-    if not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(f"labels_zyx must hold integer ids, got dtype {labels.dtype}")
-    if np.issubdtype(labels.dtype, np.signedinteger) and labels.min() < 0:
-        raise ValueError("labels_zyx must not hold negative ids")
-    labels = labels.astype(np.uint64, copy=False)
+    dtype = np.dtype(labels.dtype)
+    if not np.issubdtype(dtype, np.integer):
+        raise ValueError(f"labels_zyx must hold integer ids, got dtype {dtype}")
     block = compressed_segmentation_block
     if len(block) != 3 or not all(int(b) == b and b > 0 for b in block):
         raise ValueError(f"compressed_segmentation_block must be 3 positive integers, got {block}")
+    shape = tuple(int(s) for s in labels.shape)
     enc = _encoding("compressed_segmentation", "segmentation", "uint64")
-    n = _levels(labels.shape, chunk_xyz, num_scales)
-    levels = [labels]
-    for _ in range(1, n):
-        levels.append(downsample_labels_xy(levels[-1]))
+    n = _levels(shape, chunk_xyz, num_scales)
     extra = {"compressed_segmentation_block_size": [int(b) for b in block]}
-    info = _info(
-        "segmentation", "uint64", labels.shape, voxel_size_nm_zyx, chunk_xyz, enc, n, extra
-    )
+    info = _info("segmentation", "uint64", shape, voxel_size_nm_zyx, chunk_xyz, enc, n, extra)
     if mesh is not None:
         info["mesh"] = mesh
     if skeletons is not None:
         info["skeletons"] = skeletons
-    return _write_volume(Path(out_dir), levels, info, enc)
+
+    def as_ids(ids: np.ndarray) -> np.ndarray:
+        if np.issubdtype(ids.dtype, np.signedinteger) and ids.size and ids.min() < 0:
+            raise ValueError("labels_zyx must not hold negative ids")
+        return ids.astype(np.uint64, copy=False)
+
+    return _write_volume(Path(out_dir), labels, info, enc, prepare=as_ids,
+                         downsample=downsample_labels_xy, block_bytes=block_bytes)  # fmt: skip

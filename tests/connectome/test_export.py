@@ -72,3 +72,22 @@ def test_meshes_and_skeletons_are_read_by_cloudvolume_and_navis(exported):
     neuron = navis.read_precomputed(exported / "segmentation" / "skeletons", datatype="skeleton")
     neurons = neuron if isinstance(neuron, navis.NeuronList) else navis.NeuronList([neuron])
     assert {int(n.id) for n in neurons} == {A, B}
+
+
+def test_cells_read_one_at_a_time_are_those_load_morphology_reads(exported):
+    from ingest.export import SavedMeshes, SavedSkeletons
+    from ingest.morphology import load_morphology
+
+    folder = IngestSettings(data_dir=exported.parents[1]).tables_dir("exported") / "morphology"
+    meshes, skeletons = load_morphology(folder)
+    assert set(SavedMeshes(folder)) == set(meshes) == {A, B}
+    assert set(SavedSkeletons(folder)) == set(skeletons)
+    for body, (vertices, faces) in SavedMeshes(folder).items():
+        np.testing.assert_array_equal(vertices, meshes[body][0])
+        np.testing.assert_array_equal(faces, meshes[body][1])
+    for body, (vertices, edges, attributes) in SavedSkeletons(folder).items():
+        np.testing.assert_array_equal(vertices, skeletons[body][0])
+        np.testing.assert_array_equal(edges, skeletons[body][1])
+        assert attributes.keys() == skeletons[body][2].keys()
+        for name, values in attributes.items():
+            np.testing.assert_array_equal(values, skeletons[body][2][name])

@@ -197,6 +197,46 @@ def test_downsampled_labels_keep_a_majority_id_exactly(tmp_path, labels_zyx):
     assert int(got[0, 0, 0]) == HUGE and BIG in {int(v) for v in np.unique(got)}
 
 
+# --- streaming ------------------------------------------------------------------------------
+
+
+def tree_bytes(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("block_bytes", [1, 4 * 4 * 2 * 8 * 4, 10**9])  # 1 chunk, 2x2, all
+def test_a_zarr_input_streamed_in_any_block_size_gives_the_same_files_as_numpy(
+    tmp_path, raw_zyx, labels_zyx, block_bytes
+):
+    import zarr
+
+    wide = np.tile(labels_zyx, (1, 3, 4))  # 21 x 36 voxels in y, x: 6 x 9 chunks, 5 scales
+    image = np.tile(raw_zyx, (1, 3, 4))
+    stored = zarr.open_group(str(tmp_path / "v.zarr"), mode="w")
+    lazy_labels = stored.create_dataset("cells", data=wide, chunks=(2, 8, 8))
+    lazy_image = stored.create_dataset("raw", data=image, chunks=(2, 8, 8))
+    for name, source in (("numpy", (image, wide)), ("zarr", (lazy_image, lazy_labels))):
+        bb = 10**9 if name == "numpy" else block_bytes
+        write_image(tmp_path / name / "image", source[0], VOXEL_NM_ZYX, chunk_xyz=CHUNK_XYZ,
+                    block_bytes=bb)  # fmt: skip
+        write_segmentation(tmp_path / name / "seg", source[1], VOXEL_NM_ZYX, chunk_xyz=CHUNK_XYZ,
+                           block_bytes=bb)  # fmt: skip
+    assert tree_bytes(tmp_path / "zarr") == tree_bytes(tmp_path / "numpy")
+    assert len(json.loads((tmp_path / "zarr" / "seg" / "info").read_text())["scales"]) == 5
+    got = np.asarray(cv(tmp_path / "zarr" / "seg", mip=2)[:, :, :])[..., 0]
+    expected = downsample_labels_xy(downsample_labels_xy(wide))
+    np.testing.assert_array_equal(got, expected.transpose(2, 1, 0))
+
+
+def test_negative_labels_are_refused_and_leave_nothing_behind(tmp_path, labels_zyx):
+    signed = labels_zyx.astype(np.int64) % 1000
+    signed[4, 6, 8] = -3  # in the last block read
+    with pytest.raises(ValueError, match="must not hold negative ids"):
+        write_segmentation(tmp_path / "seg", signed, VOXEL_NM_ZYX, chunk_xyz=CHUNK_XYZ,
+                           block_bytes=1)  # fmt: skip
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- meshes ---------------------------------------------------------------------------------
 
 
