@@ -26,8 +26,10 @@ The baseline (SyConn2's smoothing on top of evidence that needs no model):
    radius), the rest clear of the shaft its neck.
 
 Mesh vertices, synapse sites and organelles take the label of the skeleton node whose ball
-(centre and radius) they are nearest to. A model (the models issue) replaces steps 1 and 2
-by giving :func:`label_skeleton` node votes of its own through ``votes``.
+(centre and radius) they are nearest to. A model (the models issue) replaces steps 1 and 2:
+it joins :data:`PREDICTORS` under a name (``CONNECTOME_INGEST_COMPARTMENT_PREDICTOR``) and
+gives node votes (soma, axon, dendrite) that :func:`label_skeleton` smooths as it smooths
+the evidence; boutons, spines and everything after stay the same.
 
 Codes are those of the skeleton ``compartment`` attribute of the Neuroglancer files
 (:class:`ingest.precomputed.skeleton.Compartment`).
@@ -36,6 +38,7 @@ Codes are those of the skeleton ``compartment`` attribute of the Neuroglancer fi
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -153,6 +156,36 @@ class Evidence:
     pre_nm_xyz: np.ndarray
     post_nm_xyz: np.ndarray
     vesicles_nm_xyz: np.ndarray
+
+
+# A compartment predictor: (skeleton, evidence, mesh or None) -> node votes ``(n, 3)`` for
+# soma, axon and dendrite, or None for the evidence baseline.
+Predictor = Callable[["Skeleton", "Evidence", "tuple[np.ndarray, np.ndarray] | None"],
+                     "np.ndarray | None"]  # fmt: skip
+PREDICTORS: dict[str, Predictor] = {"baseline": lambda skel, evidence, mesh: None}
+
+
+def register_predictor(name: str) -> Callable[[Predictor], Predictor]:
+    """Add a compartment predictor under ``name`` (a decorator).
+
+    Examples
+    --------
+    >>> @register_predictor("all-soma")
+    ... def _(skel, evidence, mesh):
+    ...     return np.tile([1.0, 0.0, 0.0], (len(skel.radii_nm), 1))
+    >>> s = Skeleton(np.zeros((2, 3)), np.array([[0, 1]]), np.ones(2))
+    >>> none = np.empty((0, 3))
+    >>> votes = PREDICTORS["all-soma"](s, Evidence(none, none, none), None)
+    >>> label_skeleton(s, Evidence(none, none, none), votes=votes).coarse.tolist()
+    [1, 1]
+    >>> del PREDICTORS["all-soma"]
+    """
+
+    def add(func: Predictor) -> Predictor:
+        PREDICTORS[name] = func
+        return func
+
+    return add
 
 
 @dataclass
@@ -504,6 +537,7 @@ def cell_compartments(
     voxel_size_nm_xyz: np.ndarray,
     control_per_um: float,
     seed: int,
+    predictor: str = "baseline",
 ) -> CellResult:
     """Label one cell and place its synapse sites, organelles and control points.
 
@@ -513,7 +547,11 @@ def cell_compartments(
     over the area of the axon's mesh faces, ``control_per_um`` per µm of axon cable (at
     least one when there is an axon), with a generator seeded by ``seed``.
     """
-    labels = label_skeleton(skel, evidence, params)
+    if predictor not in PREDICTORS:
+        known = ", ".join(sorted(PREDICTORS))
+        raise ValueError(f"unknown compartment predictor {predictor!r}; known: {known}")
+    votes = PREDICTORS[predictor](skel, evidence, mesh)
+    labels = label_skeleton(skel, evidence, params, votes=votes)
     codes, coarse = labels.codes, labels.coarse
     v = skel.vertices_nm_xyz
     mesh_codes = np.zeros(0, np.uint8)
@@ -596,6 +634,7 @@ def compartment_batch(
     voxel_size_nm_zyx: tuple[float, float, float],
     params: CompartmentParams,
     control_per_um: float,
+    predictor: str = "baseline",
 ) -> dict[str, pd.DataFrame]:
     """Compartments of the cells ``bodies`` whose meshes and skeletons are in ``folder``.
 
@@ -658,6 +697,7 @@ def compartment_batch(
             vox_xyz,
             control_per_um,
             seed=body % 2**32,
+            predictor=predictor,
         )
         _atomic_savez(
             path.with_name(f"{body}.compartments.npz"),

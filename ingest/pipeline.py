@@ -35,7 +35,7 @@ from ingest import objects as objects_stage
 from ingest import split as split_stage
 from ingest import synapses as synapses_stage
 from ingest.settings import IngestSettings
-from ingest.volume import Volume
+from ingest.volume import InputError, Volume
 
 SCAN_VERSION = 1  # bump when the chunk records change, so old work folders are not reused
 
@@ -383,6 +383,7 @@ def _compartments(
             close[close["synapse_id"].isin(syn.loc[syn["pre_body_id"].isin(mine), "synapse_id"])],
             surface[surface["body_id"].isin(mine)],
             ctx.volume.voxel_size_nm_zyx, params, s.control_points_per_um,
+            s.compartment_predictor,
         ))  # fmt: skip
     parts = _fan_out(ctx, compartments_stage.compartment_batch, args, total=len(args),
                      initial=0, desc="compartments")  # fmt: skip
@@ -529,6 +530,10 @@ def run_stages(
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run every registered stage on ``volume`` and write its tables; return their folder."""
+    if settings.compartment_predictor not in compartments_stage.PREDICTORS:
+        known = ", ".join(sorted(compartments_stage.PREDICTORS))
+        raise InputError(f"unknown compartment predictor {settings.compartment_predictor!r} "
+                         f"(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: {known}")  # fmt: skip
     work = work_dir_for(volume, dataset, settings)
     if settings.fresh:
         shutil.rmtree(work, ignore_errors=True)

@@ -46,6 +46,10 @@ class IngestSettings(BaseSettings):
     control_points_per_um: float = Field(
         default=1.0, description="random control points per µm of axon (SyConn2's control)"
     )
+    compartment_predictor: str = Field(
+        default="baseline",
+        description="how skeleton nodes get soma/axon/dendrite votes (ingest.compartments)",
+    )
     min_neuron_voxels: int = Field(
         default=10_000, description="segments this large (or with synapses) are also :Neuron"
     )

@@ -96,3 +96,23 @@ def test_a_bad_dataset_name_is_one_sentence(tmp_path, cli_env, connectome_bin):
         "use a letter followed by letters, digits or underscores "
         "(at most 64)"
     )
+
+
+def test_an_unknown_compartment_predictor_is_one_sentence_before_any_work(
+    tmp_path, cli_env, connectome_bin
+):
+    path = write_volume(tmp_path / "v.zarr", None, _good())
+    env = {**cli_env, "CONNECTOME_INGEST_COMPARTMENT_PREDICTOR": "pointnet"}
+    proc = subprocess.run(
+        [connectome_bin, "ingest", str(path), "--dataset", "predictor", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "connectome ingest: unknown compartment predictor 'pointnet' "
+        "(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: baseline"
+    )
+    assert not (Path(cli_env["CONNECTOME_DATA_DIR"]) / "work" / "predictor").exists()
