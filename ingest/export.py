@@ -10,6 +10,7 @@ it is written (:class:`SavedMeshes`, :class:`SavedSkeletons`).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -20,7 +21,7 @@ import numpy as np
 from graph import tables
 from ingest.precomputed import Annotations, write_dataset
 from ingest.precomputed.skeleton import Skeleton
-from ingest.volume import open_volume
+from ingest.volume import Volume, open_volume
 
 
 class _SavedMorphology:
@@ -136,19 +137,45 @@ def organelle_annotations(
     )  # fmt: skip
 
 
+def volume_key(volume: Volume) -> str:
+    """What the image and cells files depend on: the volume's path, shape, and each layer's
+    dtype and folder modification time (zarr writes a chunk by renaming, which changes it).
+
+    Examples
+    --------
+    >>> key = json.loads(volume_key(Volume(Path("/v.zarr"), (40, 8, 8), (2, 4, 4), None)))
+    >>> key["shape"], key["layers"]
+    ([2, 4, 4], {})
+    """
+    layers = {}
+    for name, arr in (("raw", volume.raw), ("cells", volume.labels.get("cells"))):
+        if arr is None:
+            continue
+        store = getattr(getattr(arr, "store", None), "path", None)
+        folder = Path(store) / arr.path if store else None
+        layers[name] = [str(arr.dtype), folder.stat().st_mtime_ns if folder and folder.exists()
+                        else 0]  # fmt: skip
+    return json.dumps({"path": str(Path(volume.path).resolve()), "shape": list(volume.shape_zyx),
+                       "layers": layers}, sort_keys=True)  # fmt: skip
+
+
 def export_precomputed(
     tables_dir: str | os.PathLike,
     out_root: str | os.PathLike,
     *,
     meshes: Mapping[int, tuple[np.ndarray, np.ndarray]] | None = None,
     skeletons: Mapping[int, Any] | None = None,
+    resume: bool = True,
 ) -> Path:
     """Write ``out_root/<dataset>/`` for the data set whose tables are in ``tables_dir``.
 
     The volume is the one the tables were made from (``meta.json``'s ``source``); its image
     and cells are streamed block by block, and the meshes and skeletons saved in
     ``tables_dir/morphology`` are read one cell at a time (unless ``meshes`` or ``skeletons``
-    are given), so memory does not grow with the data set.
+    are given), so memory does not grow with the data set. With ``resume`` an export that was
+    killed (or failed) leaves its hidden ``.<dataset>.partial-<key>`` behind, and the next one
+    from the same volume goes on where it stopped: the image and cell chunks already written
+    are kept (see :func:`ingest.precomputed.write_dataset`).
     """
     meta = tables.read_meta(tables_dir)
     volume = open_volume(meta["source"])
@@ -169,4 +196,5 @@ def export_precomputed(
         meshes=meshes,
         skeletons=skeletons,
         annotations=annotations,
+        resume_key=volume_key(volume) if resume else None,
     )

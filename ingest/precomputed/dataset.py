@@ -28,6 +28,8 @@ is ``precomputed://<server>/data/<dataset>/<path>``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -38,7 +40,7 @@ import numpy as np
 
 from graph.schema import DATASET_PATTERN
 from ingest.precomputed.annotation import Annotations, annotation_kind, write_annotations
-from ingest.precomputed.atomic import replacing_dir, write_json
+from ingest.precomputed.atomic import remove_leftovers, replacing_dir, write_json
 from ingest.precomputed.mesh import write_meshes
 from ingest.precomputed.skeleton import Skeleton, write_skeletons
 from ingest.precomputed.volume import BLOCK_BYTES, VolumeArray, write_image, write_segmentation
@@ -61,6 +63,7 @@ def write_dataset(
     image_encoding: str = "raw",
     num_scales: int | None = None,
     block_bytes: int = BLOCK_BYTES,
+    resume_key: str | None = None,
 ) -> Path:
     """Write every layer of one data set into ``out_dir`` (named after the data set).
 
@@ -73,6 +76,12 @@ def write_dataset(
     are streamed in blocks of at most about ``block_bytes``, and ``meshes`` and ``skeletons``
     are read one item at a time, so a mapping that loads each cell on demand keeps memory to
     one cell.
+
+    ``resume_key`` (any string that changes whenever ``raw_zyx`` or ``labels_zyx`` change, such
+    as their paths and modification times) makes a killed write resume: the hidden sibling is
+    then named by that key and the other arguments that shape the volume files, kept when the
+    write fails, and the image and segmentation chunks already in it are not made again (see
+    :mod:`ingest.precomputed.volume`); meshes, skeletons and annotations are written again.
 
     Examples
     --------
@@ -113,7 +122,11 @@ def write_dataset(
         "size_xyz": None if shape_zyx is None else [shape_zyx[2], shape_zyx[1], shape_zyx[0]],
         "layers": [],
     }
-    with replacing_dir(out) as tmp:
+    key = None
+    if resume_key is not None:
+        shaped_by = [resume_key, list(chunk_xyz), image_encoding, num_scales, "streamed-1"]
+        key = hashlib.sha1(json.dumps(shaped_by).encode()).hexdigest()[:16]
+    with replacing_dir(out, key) as tmp:
         if raw_zyx is not None:
             write_image(
                 tmp / "image",
@@ -123,6 +136,7 @@ def write_dataset(
                 encoding=image_encoding,
                 num_scales=num_scales,
                 block_bytes=block_bytes,
+                resume_key=key,
             )
             index["layers"].append({"name": "image", "type": "image", "path": "image"})
         if labels_zyx is not None:
@@ -134,6 +148,7 @@ def write_dataset(
                 chunk_xyz=chunk_xyz,
                 num_scales=num_scales,
                 block_bytes=block_bytes,
+                resume_key=key,
             )
             layer = {"name": "segmentation", "type": "segmentation", "path": "segmentation"}
             if meshes is not None:
@@ -160,4 +175,6 @@ def write_dataset(
             kind = annotation_kind(ann.kind).name
             index["layers"].append({"name": name, "type": "annotation", "path": name, "kind": kind})
         write_json(tmp / "layers.json", index)
+        if key is not None:
+            remove_leftovers(tmp)  # of the killed writes this one resumed
     return out

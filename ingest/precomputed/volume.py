@@ -26,11 +26,17 @@ blocks chunk by chunk (a chunk of scale *s* from the 2×2 chunks of scale *s −
 memory is bounded by the block size and the number of scales, not by the volume. Blocks and
 chunks start at even coordinates, so every 2×2 group of a scale is downsampled exactly as when
 the whole scale is in memory: the files are byte for byte the same.
+
+With a ``resume_key`` (see :func:`ingest.precomputed.atomic.replacing_dir`) a killed write
+resumes: every chunk file appears whole (written aside and renamed), a z slab's tile of the
+top scale is written after every chunk below it, so a tile whose top chunk exists is skipped,
+and a layer whose ``info`` (written last) is already the one asked for is left as it is.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import os
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, suppress
@@ -41,7 +47,7 @@ from typing import Any, Protocol
 import compressed_segmentation as cseg
 import numpy as np
 
-from ingest.precomputed.atomic import replacing_dir, write_json
+from ingest.precomputed.atomic import remove_leftovers, replacing_dir, write_bytes, write_json
 
 JPEG_QUALITY = 90
 BLOCK_BYTES = 64 * 2**20  # default most base voxels (in bytes) read from the input at once
@@ -255,6 +261,7 @@ def _write_volume(
     prepare: Callable[[np.ndarray], np.ndarray],
     downsample: Callable[[np.ndarray], np.ndarray],
     block_bytes: int,
+    resume_key: str | None,
 ) -> dict[str, Any]:
     """Stream ``source`` into every scale of ``info``, then write ``info``.
 
@@ -268,10 +275,11 @@ def _write_volume(
     scales = info["scales"]
     itemsize = np.dtype(info["data_type"]).itemsize
     k = read_levels(scales[0]["chunk_sizes"][0], itemsize, len(scales), block_bytes)
-
+    if resume_key is not None and _finished(out_dir, info):
+        return info
     existed = out_dir.exists()
     try:
-        _write_scales(out_dir, source, scales, encoding, prepare, downsample, k)
+        _write_scales(out_dir, source, scales, encoding, prepare, downsample, k, resume_key)
     except BaseException:
         if not existed:  # leave nothing behind: the scales' temporaries are gone already
             with suppress(OSError):
@@ -289,12 +297,13 @@ def _write_scales(
     prepare: Callable[[np.ndarray], np.ndarray],
     downsample: Callable[[np.ndarray], np.ndarray],
     k: int,
+    resume_key: str | None,
 ) -> None:
     n = len(scales)
     cx, cy, cz = (int(c) for c in scales[0]["chunk_sizes"][0])
     size_x, size_y, size_z = scales[0]["size"]
     with ExitStack() as stack:
-        dirs = [stack.enter_context(replacing_dir(out_dir / s["key"])) for s in scales]
+        dirs = [stack.enter_context(replacing_dir(out_dir / s["key"], resume_key)) for s in scales]
 
         def emit(level: int, data: np.ndarray, z0: int, y0: int, x0: int) -> None:
             """Write the chunks of ``data``, a grid-aligned tile of ``level`` at ``z0, y0, x0``."""
@@ -304,8 +313,8 @@ def _write_scales(
                     block = data[:, yy : yy + cy, xx : xx + cx]
                     begin = (x0 + xx, y0 + yy, z0)
                     end = (begin[0] + block.shape[2], begin[1] + block.shape[1], z0 + dz)
-                    path = dirs[level] / chunk_name(begin, end)
-                    path.write_bytes(encoding.encode(block, scales[level]))
+                    write_bytes(dirs[level] / chunk_name(begin, end),
+                                encoding.encode(block, scales[level]))  # fmt: skip
 
         def produce(level: int, ty: int, tx: int, zs: slice) -> np.ndarray:
             """Tile ``(ty, tx)`` of ``level`` (one chunk wide when ``level > k``), written."""
@@ -334,7 +343,22 @@ def _write_scales(
             zs = slice(z0, min(z0 + cz, size_z))
             for ty in range(-(-top_y // cy)):
                 for tx in range(-(-top_x // cx)):
-                    produce(n - 1, ty, tx, zs)
+                    begin = (tx * cx, ty * cy, z0)
+                    end = (min(begin[0] + cx, top_x), min(begin[1] + cy, top_y), zs.stop)
+                    if resume_key is None or not (dirs[-1] / chunk_name(begin, end)).exists():
+                        produce(n - 1, ty, tx, zs)
+        if resume_key is not None:
+            for d in dirs:  # what an earlier, killed write left half-written
+                remove_leftovers(d)
+
+
+def _finished(out_dir: Path, info: dict[str, Any]) -> bool:
+    """Whether ``out_dir`` holds a whole layer written with this ``info`` (written last)."""
+    try:
+        done = json.loads((out_dir / "info").read_text()) == info
+    except (OSError, ValueError):
+        return False
+    return done and all((out_dir / s["key"]).is_dir() for s in info["scales"])
 
 
 def _info(
@@ -399,12 +423,14 @@ def write_image(
     encoding: str = "raw",
     num_scales: int | None = None,
     block_bytes: int = BLOCK_BYTES,
+    resume_key: str | None = None,
 ) -> dict[str, Any]:
     """Write an image volume (``"type": "image"``) and return its ``info``.
 
     ``raw_zyx`` may be a numpy array or a lazily read one (a zarr array): it is streamed in
-    blocks of at most about ``block_bytes`` (see the module docstring). ``num_scales=None`` adds
-    2×-in-xy scales until the xy plane fits in one chunk. The scale directories are built aside
+    blocks of at most about ``block_bytes``; with ``resume_key`` a killed write resumes (see the
+    module docstring). ``num_scales=None`` adds 2×-in-xy scales until the xy plane fits in one
+    chunk. The scale directories are built aside
     and each replaces its old version atomically, then ``info`` is written (see
     :mod:`ingest.precomputed.atomic`).
 
@@ -427,7 +453,8 @@ def write_image(
     n = _levels(shape, chunk_xyz, num_scales)
     info = _info("image", data_type, shape, voxel_size_nm_zyx, chunk_xyz, enc, n, {})
     return _write_volume(Path(out_dir), raw, info, enc, prepare=lambda block: block,
-                         downsample=downsample_image_xy, block_bytes=block_bytes)  # fmt: skip
+                         downsample=downsample_image_xy, block_bytes=block_bytes,
+                         resume_key=resume_key)  # fmt: skip
 
 
 def write_segmentation(
@@ -441,12 +468,14 @@ def write_segmentation(
     skeletons: str | None = "skeletons",
     num_scales: int | None = None,
     block_bytes: int = BLOCK_BYTES,
+    resume_key: str | None = None,
 ) -> dict[str, Any]:
     """Write a uint64 segmentation (``compressed_segmentation``) and return its ``info``.
 
     ``labels_zyx`` may be a numpy array or a lazily read one (a zarr array): it is streamed in
-    blocks of at most about ``block_bytes`` (see the module docstring). ``mesh`` and
-    ``skeletons`` name the sub-directories that :func:`~ingest.precomputed.mesh.write_meshes` and
+    blocks of at most about ``block_bytes``; with ``resume_key`` a killed write resumes (see the
+    module docstring). ``mesh`` and ``skeletons`` name the sub-directories that
+    :func:`~ingest.precomputed.mesh.write_meshes` and
     :func:`~ingest.precomputed.skeleton.write_skeletons` fill (``None`` leaves the key out).
     ``compressed_segmentation_block`` is ``[x, y, z]``. Any non-negative integer labels are
     accepted and stored as uint64; 0 is background.
@@ -486,4 +515,5 @@ def write_segmentation(
         return ids.astype(np.uint64, copy=False)
 
     return _write_volume(Path(out_dir), labels, info, enc, prepare=as_ids,
-                         downsample=downsample_labels_xy, block_bytes=block_bytes)  # fmt: skip
+                         downsample=downsample_labels_xy, block_bytes=block_bytes,
+                         resume_key=resume_key)  # fmt: skip

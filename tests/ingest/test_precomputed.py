@@ -228,6 +228,61 @@ def test_a_zarr_input_streamed_in_any_block_size_gives_the_same_files_as_numpy(
     np.testing.assert_array_equal(got, expected.transpose(2, 1, 0))
 
 
+class CountedReads:
+    """A lazily read volume that counts its block reads and, like a killed process, stops
+    (``KeyboardInterrupt``) at read number ``stop``."""
+
+    def __init__(self, array: np.ndarray, stop: int | None = None) -> None:
+        self.array, self.stop, self.reads = array, stop, 0
+        self.shape, self.dtype = array.shape, array.dtype
+
+    def __getitem__(self, key):
+        self.reads += 1
+        if self.reads == self.stop:
+            raise KeyboardInterrupt
+        return self.array[key]
+
+
+def test_an_interrupted_write_with_a_resume_key_goes_on_where_it_stopped(
+    tmp_path, raw_zyx, labels_zyx
+):
+    wide, image = np.tile(labels_zyx, (1, 3, 4)), np.tile(raw_zyx, (1, 3, 4))
+    args = {"voxel_size_nm_zyx": VOXEL_NM_ZYX, "chunk_xyz": CHUNK_XYZ, "num_scales": 2,
+            "block_bytes": 1, "meshes": {BIG: tetrahedron(0.0)}}  # fmt: skip
+    reference = write_dataset(tmp_path / "ref" / "tiny", raw_zyx=image, labels_zyx=wide, **args)
+    total = CountedReads(wide)
+    write_dataset(tmp_path / "all" / "tiny", raw_zyx=image, labels_zyx=total, **args)
+    assert total.reads == 3 * 6 * 9  # z slabs x chunks in y x chunks in x, one read each
+
+    killed = CountedReads(wide, stop=total.reads // 2)
+    with pytest.raises(KeyboardInterrupt):
+        write_dataset(tmp_path / "run" / "tiny", raw_zyx=image, labels_zyx=killed,
+                      resume_key="v1", **args)  # fmt: skip
+    assert not (tmp_path / "run" / "tiny").exists()
+    image_again, resumed = CountedReads(image), CountedReads(wide)
+    out = write_dataset(tmp_path / "run" / "tiny", raw_zyx=image_again, labels_zyx=resumed,
+                        resume_key="v1", **args)  # fmt: skip
+    assert image_again.reads == 0  # the image layer was whole: kept
+    assert resumed.reads <= total.reads - total.reads // 2 + 4  # at most one top chunk again
+    assert tree_bytes(out) == tree_bytes(reference)
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["tiny"]  # nothing hidden
+
+    other = CountedReads(wide)  # another key (another input): nothing is reused
+    write_dataset(tmp_path / "run" / "tiny", raw_zyx=image, labels_zyx=other, resume_key="v2",
+                  **args)  # fmt: skip
+    assert other.reads == total.reads
+
+
+def test_a_second_writer_with_the_same_resume_key_is_refused_in_one_sentence(tmp_path):
+    from ingest.precomputed.atomic import replacing_dir
+
+    with replacing_dir(tmp_path / "tiny", resume_key="k1"):
+        with pytest.raises(FileExistsError, match="is being written by another process"):
+            with replacing_dir(tmp_path / "tiny", resume_key="k1"):
+                pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny"]
+
+
 def test_negative_labels_are_refused_and_leave_nothing_behind(tmp_path, labels_zyx):
     signed = labels_zyx.astype(np.int64) % 1000
     signed[4, 6, 8] = -3  # in the last block read
