@@ -23,6 +23,8 @@ import numpy as np
 import trimesh
 import zmesh
 
+from ingest.sampling import sampled_labels
+
 
 @dataclass
 class CellMesh:
@@ -159,6 +161,137 @@ def _repaired(vertices_nm_xyz: np.ndarray, faces: np.ndarray) -> CellMesh:
         volume_nm3=float(tm.volume),
         watertight=watertight,
     )
+
+
+@dataclass
+class MeshPiece:
+    """The part of one cell's surface inside one chunk: ``vertices_nm_xyz`` (float64,
+    ``(N, 3)``, nm, ``(x, y, z)``, volume frame) and ``faces`` (uint32, ``(M, 3)``, outward).
+    Open where the cell crosses a face of the chunk inside the volume."""
+
+    vertices_nm_xyz: np.ndarray
+    faces: np.ndarray
+
+
+def mesh_chunk(
+    compact_labels: np.ndarray,
+    offset_zyx: tuple[int, int, int],
+    voxel_size_nm_zyx: tuple[float, float, float],
+    *,
+    volume_shape_zyx: tuple[int, int, int] | None = None,
+    xy_step: int = 2,
+    reduction_factor: int = 10,
+    max_error_nm: float | None = None,
+    presampled: bool = False,
+) -> dict[int, MeshPiece]:
+    """Mesh every cell of a chunk of compact labels; stitch the chunks with :func:`merge_pieces`.
+
+    The chunk is sampled on the volume's grid as in :func:`mesh_cell` (its y and x offsets
+    must be multiples of ``xy_step``) and meshed in one pass by zmesh. Surfaces are closed on
+    the faces of the volume (padded with one empty sample, as :func:`mesh_cell` does) and left
+    open on the chunk's other faces. Two chunks that share one plane of samples (each reads
+    one sample beyond its core on its upper faces) then put the same vertices on that plane,
+    and zmesh's simplification keeps the vertices of open borders in place, so the pieces of
+    a cell meet edge to edge.
+
+    Parameters
+    ----------
+    compact_labels : np.ndarray
+        Labels ``[z, y, x]`` numbered ``1..n`` (0 = background): the chunk with its overlap.
+    offset_zyx : tuple of int
+        Index in the volume of the chunk's first voxel, ``(z, y, x)``.
+    voxel_size_nm_zyx : tuple of float
+        Voxel size in nm, ``(z, y, x)``.
+    volume_shape_zyx : tuple of int, optional
+        Shape of the volume (default: the chunk is the whole volume).
+    xy_step, reduction_factor, max_error_nm
+        As for :func:`mesh_cell`.
+    presampled : bool
+        The array holds only the samples (every ``xy_step``-th voxel in y and x from the
+        offset), as a strided read gives them.
+
+    Returns
+    -------
+    dict of int to MeshPiece
+        One piece per compact label present.
+
+    Examples
+    --------
+    A box of 6 x 8 x 8 voxels cut by a chunk face at z = 3: the two pieces (the chunk below
+    reads the plane z = 3 too) merge into one closed mesh, the unchunked one when both are
+    left unsimplified (simplified, each chunk drops its own vertices):
+
+    >>> labels = np.zeros((8, 10, 10), np.uint32); labels[1:7, 1:9, 1:9] = 1
+    >>> kw = dict(volume_shape_zyx=(8, 10, 10), reduction_factor=0)
+    >>> low = mesh_chunk(labels[:4], (0, 0, 0), (20.0, 10.0, 10.0), **kw)
+    >>> high = mesh_chunk(labels[3:], (3, 0, 0), (20.0, 10.0, 10.0), **kw)
+    >>> m = merge_pieces([low[1], high[1]])
+    >>> whole = mesh_cell(labels == 1, (0, 0, 0), (20.0, 10.0, 10.0), reduction_factor=0)
+    >>> m.watertight, m.volume_nm3 == whole.volume_nm3, m.area_nm2 == whole.area_nm2
+    (True, True, True)
+    """
+    sampled, (z0, y0, x0) = sampled_labels(compact_labels, offset_zyx, xy_step, presampled)
+    shape = tuple(volume_shape_zyx) if volume_shape_zyx is not None else np.shape(compact_labels)
+    vz, vy, vx = (float(v) for v in voxel_size_nm_zyx)
+    if not sampled.any():
+        return {}
+    step = (1, xy_step, xy_step)
+    start = (z0, y0, x0)
+    pad = [(int(a == 0), int(a + n * s > size - 1))
+           for a, n, s, size in zip(start, sampled.shape, step, shape, strict=True)]  # fmt: skip
+    padded = np.pad(sampled.astype(np.uint32, copy=False), pad)
+    resolution_zyx = (vz, vy * xy_step, vx * xy_step)
+    half = 0.5 * (xy_step - 1)
+    origin_nm_zyx = np.array(
+        [(z0 - pad[0][0]) * vz, (y0 - pad[1][0] * xy_step + half) * vy,
+         (x0 - pad[2][0] * xy_step + half) * vx],
+        dtype=np.float64,
+    )  # fmt: skip
+    mesher = zmesh.Mesher(resolution_zyx)
+    mesher.mesh(padded, close=False)
+    out: dict[int, MeshPiece] = {}
+    for label in mesher.ids():
+        raw = mesher.get(
+            label,
+            normals=False,
+            reduction_factor=reduction_factor,
+            max_error=max(resolution_zyx) if max_error_nm is None else max_error_nm,
+            voxel_centered=False,
+        )
+        vertices_zyx = np.asarray(raw.vertices, dtype=np.float64) + origin_nm_zyx
+        faces = np.asarray(raw.faces, dtype=np.uint32)[:, ::-1]
+        out[int(label)] = MeshPiece(np.ascontiguousarray(vertices_zyx[:, ::-1]),
+                                    np.ascontiguousarray(faces))  # fmt: skip
+    mesher.clear()
+    return out
+
+
+def merge_pieces(pieces: list[MeshPiece], tolerance_nm: float = 0.01) -> CellMesh:
+    """One cell's mesh from its chunk pieces: vertices within ``tolerance_nm`` of each other
+    are merged, then the mesh is cleaned, oriented and measured as in :func:`mesh_cell`.
+
+    Examples
+    --------
+    Two halves of a tetrahedron's surface, each with its own copy of the shared vertices:
+
+    >>> v = np.array([[0.0, 0, 0], [6, 0, 0], [0, 6, 0], [0, 0, 6]])
+    >>> a = MeshPiece(v, np.array([[0, 2, 1], [0, 1, 3]], np.uint32))
+    >>> b = MeshPiece(v + 1e-4, np.array([[0, 3, 2], [1, 2, 3]], np.uint32))
+    >>> m = merge_pieces([a, b])
+    >>> len(m.vertices_nm_xyz), m.watertight, round(m.volume_nm3, 3)
+    (4, True, 36.0)
+    """
+    pieces = [p for p in pieces if len(p.faces)]
+    if not pieces:
+        return _empty_mesh()
+    vertices = np.concatenate([p.vertices_nm_xyz for p in pieces])
+    base = np.cumsum([0] + [len(p.vertices_nm_xyz) for p in pieces[:-1]])
+    faces = np.concatenate(
+        [p.faces.astype(np.int64) + b for p, b in zip(pieces, base, strict=True)]
+    )
+    key = np.rint(vertices / tolerance_nm).astype(np.int64)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    return _repaired(vertices[first], inverse.reshape(-1)[faces])
 
 
 def mesh_cells(

@@ -1,74 +1,208 @@
-"""Morphology stage: a mesh and a skeleton per cell, computed on the cell's bounding-box crop
-and saved as one ``<body id>.npz`` per cell (written atomically, so a killed run resumes).
+"""Morphology stage: a mesh and a skeleton per cell, made chunk by chunk and stitched per cell.
 
-Memory per task follows the largest cell's bounding box rather than the chunk size; meshing
-chunk by chunk needs stitching and is left for later (see the closing notes of issue 3).
+Memory follows the chunk, not the cells: a neuron that spans the whole volume is never read
+whole. The stage runs in two passes over Dask (igneous does the same for its meshes and
+skeletons):
+
+1. :func:`morphology_chunk` reads one chunk of the cell layer plus one plane of samples
+   beyond its upper faces, meshes every large cell in it in one pass of zmesh
+   (:func:`ingest.meshes.mesh_chunk`: open on the chunk's inner faces, whose vertices the
+   neighbouring chunk repeats) and traces it with kimimaro
+   (:func:`ingest.skeletons.trace_cells`: paths end at the centres of the cell's
+   cross-sections with the chunk's faces, which the neighbour shares), and saves the pieces
+   as ``<chunk>.npz``;
+2. :func:`assemble_cells` gathers each cell's pieces, merges the mesh
+   (:func:`ingest.meshes.merge_pieces`) and the skeleton
+   (:func:`ingest.skeletons.join_pieces`, then trimmed and smoothed), and saves
+   ``<body id>.npz``.
+
+Every file is written under a temporary name and renamed when complete, so a killed run
+resumes where it stopped. A per-cell file holds ``mesh_vertices_nm_xyz`` (float32, nm,
+``x, y, z``), ``mesh_faces``, ``mesh_area_nm2``, ``mesh_volume_nm3``,
+``skeleton_vertices_nm_xyz`` (float32, nm), ``skeleton_edges``, ``skeleton_radii_nm`` and
+``cable_length_nm``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from ingest.meshes import mesh_cell
-from ingest.skeletons import skeletonize_cells
+from ingest.meshes import MeshPiece, merge_pieces, mesh_chunk
+from ingest.skeletons import TracedPiece, finish_skeleton, join_pieces, trace_cells
 from ingest.volume import open_volume
 
 STATS = ["body_id", "mesh_area_nm2", "mesh_volume_nm3", "cable_length_nm"]
 
 
-def _stats(body: int, saved: dict[str, np.ndarray]) -> tuple[int, float, float, float]:
+def _stats(body: int, saved: dict[str, Any]) -> tuple[int, float, float, float]:
     return (body, float(saved["mesh_area_nm2"]), float(saved["mesh_volume_nm3"]),
             float(saved["cable_length_nm"]))  # fmt: skip
 
 
-def morphology_batch(
+def _save_atomic(path: Path, arrays: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def read_box(
+    start_zyx: tuple[int, int, int],
+    stop_zyx: tuple[int, int, int],
+    shape_zyx: tuple[int, ...],
+    xy_step: int,
+) -> tuple[slice, slice, slice]:
+    """The samples a chunk reads: its core plus one plane of samples beyond each upper face
+    (where the volume goes on), every ``xy_step``-th voxel in y and x.
+
+    Examples
+    --------
+    >>> read_box((0, 0, 512), (64, 512, 1024), (128, 1024, 1024), 2)
+    (slice(0, 65, None), slice(0, 514, 2), slice(512, 1024, 2))
+    """
+    z0, y0, x0 = start_zyx
+    z1, y1, x1 = stop_zyx
+    return (
+        slice(z0, min(z1 + 1, shape_zyx[0])),
+        slice(y0, min(y1 + xy_step, shape_zyx[1]), xy_step),
+        slice(x0, min(x1 + xy_step, shape_zyx[2]), xy_step),
+    )
+
+
+def morphology_chunk(
     volume_path: str,
-    cells: pd.DataFrame,
+    start_zyx: tuple[int, int, int],
+    stop_zyx: tuple[int, int, int],
+    bodies: np.ndarray,
+    out_file: str,
+    xy_step: int = 2,
+    meshes: bool = True,
+    skeletons: bool = True,
+) -> str:
+    """Mesh and trace the cells ``bodies`` (uint64 body ids) inside one chunk.
+
+    Writes ``out_file`` (``.npz``): ``bodies`` (the ids with a piece here) and, per body
+    ``b``, ``m<b>_v`` and ``m<b>_f`` (mesh piece) and ``s<b>_v``, ``s<b>_e``, ``s<b>_r``,
+    ``s<b>_b`` and ``s<b>_i`` (traced skeleton piece: vertices, edges, radii, volume-border
+    and inner-face flags). Returns ``out_file``; an existing file is kept (the chunk was
+    done by an earlier run).
+    """
+    out = Path(out_file)
+    if out.exists():
+        return out_file
+    volume = open_volume(volume_path, check=False)
+    shape = (int(volume.shape_zyx[0]), int(volume.shape_zyx[1]), int(volume.shape_zyx[2]))
+    box = read_box(start_zyx, stop_zyx, shape, xy_step)
+    ids = np.unique(np.asarray(bodies, dtype=np.uint64))
+    raw = np.asarray(volume.labels["cells"][box])
+    # compact labels 1..n for the requested bodies, 0 for everything else
+    at = np.minimum(np.searchsorted(ids, raw), max(len(ids) - 1, 0))
+    compact = np.where((ids[at] == raw) if len(ids) else False, at + 1, 0).astype(np.uint32)
+    del raw, at
+    offset = (int(box[0].start), int(box[1].start), int(box[2].start))
+    voxel = volume.voxel_size_nm_zyx
+    mesh_pieces: dict[int, MeshPiece] = {}
+    skel_pieces: dict[int, TracedPiece] = {}
+    if compact.any():
+        if meshes:
+            mesh_pieces = mesh_chunk(compact, offset, voxel, volume_shape_zyx=shape,
+                                     xy_step=xy_step, presampled=True)  # fmt: skip
+        if skeletons:
+            # no dust threshold here: a chunk may hold only a sliver of a large cell
+            skel_pieces = trace_cells(compact, voxel, offset_zyx=offset, volume_shape_zyx=shape,
+                                      xy_step=xy_step, dust_threshold_voxels=0,
+                                      presampled=True)  # fmt: skip
+    arrays: dict[str, Any] = {}
+    present = sorted(set(mesh_pieces) | set(skel_pieces))
+    for k in present:
+        b = int(ids[k - 1])
+        if k in mesh_pieces:
+            arrays[f"m{b}_v"] = mesh_pieces[k].vertices_nm_xyz
+            arrays[f"m{b}_f"] = mesh_pieces[k].faces
+        if k in skel_pieces:
+            p = skel_pieces[k]
+            arrays.update({f"s{b}_v": p.vertices_nm_xyz, f"s{b}_e": p.edges,
+                           f"s{b}_r": p.radii_nm, f"s{b}_b": p.volume_border,
+                           f"s{b}_i": p.inner_face})  # fmt: skip
+    arrays["bodies"] = np.array([ids[k - 1] for k in present], dtype=np.uint64)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _save_atomic(out, arrays)
+    return out_file
+
+
+def chunk_bodies(chunk_files: Iterable[str]) -> dict[int, list[str]]:
+    """For each body, the chunk files that hold a piece of it.
+
+    Examples
+    --------
+    >>> chunk_bodies([])
+    {}
+    """
+    found: dict[int, list[str]] = {}
+    for f in chunk_files:
+        with np.load(f) as saved:
+            for b in saved["bodies"]:
+                found.setdefault(int(b), []).append(f)
+    return found
+
+
+def assemble_cells(
+    pieces: list[tuple[int, list[str]]],
     out_dir: str,
+    voxel_size_nm_zyx: tuple[float, float, float],
     xy_step: int = 2,
     meshes: bool = True,
     skeletons: bool = True,
 ) -> pd.DataFrame:
-    """Mesh and skeletonise each cell of ``cells`` (rows of the neurons table)."""
-    volume = open_volume(volume_path, check=False)
-    voxel = volume.voxel_size_nm_zyx
+    """Stitch each cell's chunk pieces into its mesh and skeleton: one ``<body>.npz`` each.
+
+    ``pieces`` lists ``(body id, chunk files)``. Cells already saved are read back, not
+    redone. Returns the summary numbers (:data:`STATS`) of every cell in ``pieces``.
+    """
     rows = []
-    for r in cells.itertuples(index=False):
-        body = int(r.body_id)
+    for body, files in pieces:
         final = Path(out_dir) / f"{body}.npz"
         if final.exists():
             with np.load(final) as saved:
                 rows.append(_stats(body, dict(saved)))
             continue
-        lo = (int(r.bbox_min_z), int(r.bbox_min_y), int(r.bbox_min_x))
-        box = tuple(slice(a, int(b)) for a, b in zip(lo, (r.bbox_max_z, r.bbox_max_y,
-                                                           r.bbox_max_x), strict=True))  # fmt: skip
-        mask = np.asarray(volume.labels["cells"][box]) == np.uint64(body)
+        mesh_parts, skel_parts = [], []
+        for f in files:
+            with np.load(f) as saved:
+                if f"m{body}_v" in saved:
+                    mesh_parts.append(MeshPiece(saved[f"m{body}_v"], saved[f"m{body}_f"]))
+                if f"s{body}_v" in saved:
+                    skel_parts.append(TracedPiece(*(saved[f"s{body}_{k}"] for k in "verbi")))
         out: dict[str, Any] = {"mesh_area_nm2": np.float64(np.nan),
-                                      "mesh_volume_nm3": np.float64(np.nan),
-                                      "cable_length_nm": np.float64(np.nan)}  # fmt: skip
+                               "mesh_volume_nm3": np.float64(np.nan),
+                               "cable_length_nm": np.float64(np.nan)}  # fmt: skip
         if meshes:
-            mesh = mesh_cell(mask, lo, voxel, xy_step=xy_step)
+            mesh = merge_pieces(mesh_parts)
             out.update(mesh_vertices_nm_xyz=mesh.vertices_nm_xyz, mesh_faces=mesh.faces,
                        mesh_area_nm2=np.float64(mesh.area_nm2),
                        mesh_volume_nm3=np.float64(mesh.volume_nm3))  # fmt: skip
-        if skeletons:
-            found = skeletonize_cells(mask.astype(np.uint32), np.array([0, body], np.uint64),
-                                      voxel, xy_step=xy_step)  # fmt: skip
-            if body in found:
-                skel = found[body]
-                shift = (np.array(lo[::-1], np.float64) * np.array(voxel[::-1])).astype(np.float32)
-                out.update(skeleton_vertices_nm_xyz=skel.vertices_nm_xyz + shift,
+        if skeletons and skel_parts:
+            joined = join_pieces(
+                skel_parts,
+                snap_nm=1.5
+                * max(
+                    voxel_size_nm_zyx[0],
+                    xy_step * voxel_size_nm_zyx[1],
+                    xy_step * voxel_size_nm_zyx[2],
+                ),
+            )
+            if len(joined.edges):
+                skel = finish_skeleton(joined, voxel_size_nm_zyx, xy_step=xy_step)
+                out.update(skeleton_vertices_nm_xyz=skel.vertices_nm_xyz,
                            skeleton_edges=skel.edges, skeleton_radii_nm=skel.radii_nm,
                            cable_length_nm=np.float64(skel.cable_length_nm))  # fmt: skip
-        tmp = final.with_name(f".{final.stem}.partial-{os.getpid()}.npz")
-        np.savez(tmp, **out)  # type: ignore[arg-type]
-        os.replace(tmp, final)
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        _save_atomic(final, out)
         rows.append(_stats(body, out))
     return pd.DataFrame(rows, columns=STATS)
 

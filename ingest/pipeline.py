@@ -170,20 +170,44 @@ class Morphology:
     stats: pd.DataFrame  # body_id, mesh_area_nm2, mesh_volume_nm3, cable_length_nm
 
 
-@stage("morphology", ("cells",), description="a mesh and a skeleton per cell, on crops")
+@stage("morphology", ("cells",), description="a mesh and a skeleton per cell, chunk by chunk")
 def _morphology(ctx: Context, cells: pd.DataFrame) -> Morphology | None:
     s = ctx.settings
     if not (s.meshes or s.skeletons):
         return None
-    folder = ctx.work_dir / "morphology"
+    chunk = tuple(s.morphology_chunk_zyx)
+    if chunk[1] % s.xy_step or chunk[2] % s.xy_step:
+        raise ValueError(f"the morphology chunk {chunk} must be a multiple of xy_step "
+                         f"{s.xy_step} in y and x, so that all chunks sample one grid")  # fmt: skip
+    folder = ctx.work_dir / "morphology"  # <body>.npz per cell
+    pieces = ctx.work_dir / "morphology_chunks" / "x".join(map(str, chunk))  # <chunk>.npz
     folder.mkdir(parents=True, exist_ok=True)
     big = cells[cells["voxels"] >= s.morphology_min_voxels]
-    work = split_stage.batches(big, split_stage.box_voxels(big, "bbox_", inclusive=False),
-                               voxels_per_batch=20_000_000)  # fmt: skip
-    args = [(str(ctx.volume.path), b, str(folder), s.xy_step, s.meshes, s.skeletons)
-            for b in work]  # fmt: skip
-    parts = _fan_out(ctx, morphology_stage.morphology_batch, args, total=len(args), initial=0,
-                     desc="meshes and skeletons")  # fmt: skip
+    ids = big["body_id"].to_numpy(np.uint64)
+    lo = big[["bbox_min_z", "bbox_min_y", "bbox_min_x"]].to_numpy(np.int64)
+    hi = big[["bbox_max_z", "bbox_max_y", "bbox_max_x"]].to_numpy(np.int64)  # exclusive
+    files, args = [], []
+    for b in chunk_scan.chunk_grid(ctx.volume.shape_zyx, chunk):
+        # a chunk reads one plane of samples beyond its upper faces (morphology.read_box)
+        reach = np.array(b.stop) + (1, s.xy_step, s.xy_step)
+        inside = np.all((lo < reach) & (hi > np.array(b.start)), axis=1)
+        if not inside.any():
+            continue
+        f = pieces / f"{b.name}.npz"
+        files.append(str(f))
+        if not f.exists():
+            args.append((str(ctx.volume.path), b.start, b.stop, ids[inside], str(f), s.xy_step,
+                         s.meshes, s.skeletons))  # fmt: skip
+    _fan_out(ctx, morphology_stage.morphology_chunk, args, total=len(files),
+             initial=len(files) - len(args), desc="morphology chunks")  # fmt: skip
+    owners = morphology_stage.chunk_bodies(files)
+    todo = [(int(b), owners.get(int(b), [])) for b in ids]
+    n = min(len(todo), 4 * (s.workers or len(os.sched_getaffinity(0))))
+    groups = [todo[i::n] for i in range(n)]  # interleaved, so that large cells spread out
+    cell_args = [(g, str(folder), ctx.volume.voxel_size_nm_zyx, s.xy_step, s.meshes,
+                  s.skeletons) for g in groups]  # fmt: skip
+    parts = _fan_out(ctx, morphology_stage.assemble_cells, cell_args, total=len(cell_args),
+                     initial=0, desc="meshes and skeletons")  # fmt: skip
     found = [p for p in parts if len(p)]
     stats = (
         pd.concat(found, ignore_index=True)

@@ -83,6 +83,12 @@ class IngestSettings(BaseSettings):
     morphology_min_voxels: int = Field(
         default=10_000, description="cells this large get a mesh and a skeleton"
     )
+    morphology_chunk_zyx: tuple[int, int, int] = Field(
+        default=(64, 512, 512),
+        description="chunk shape (z, y, x) of meshing and skeletonisation, apart from the "
+        "scan's so that meshes and skeletons do not change with it; y and x multiples of "
+        "xy_step; memory per worker grows with it (about 5 bytes per voxel at xy_step 2)",
+    )
     fresh: bool = Field(
         default=False, description="ignore finished chunks of an earlier, interrupted run"
     )

@@ -18,6 +18,12 @@ Two steps follow the trace so that cable length measures centre lines:
 On isolated curved tubes and spiny dendrites of known centre-line length this leaves the
 cable length within a few per cent at both resolutions (``tests/ingest/test_skeletons.py``).
 All parameters are in nm so that they mean the same at every voxel size and ``xy_step``.
+
+Only the tips that kimimaro placed on the volume's faces (at the centre of each
+cross-section, ``fix_borders``) escape trimming; other tips that happen to touch a face are
+trimmed like any other. The morphology stage traces chunk by chunk: :func:`trace_cells` on
+each chunk, :func:`join_pieces` per cell (the chunks' paths meet at the same points of the
+planes they share), then :func:`finish_skeleton`.
 """
 
 from __future__ import annotations
@@ -27,6 +33,12 @@ from dataclasses import dataclass, field
 
 import kimimaro
 import numpy as np
+from kimimaro.intake import compute_border_targets
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components, minimum_spanning_tree
+from scipy.spatial import cKDTree
+
+from ingest.sampling import sampled_labels
 
 
 @dataclass(frozen=True)
@@ -293,6 +305,8 @@ def skeletonize_cells(
     ``dust_threshold_voxels`` voxels (full resolution) are skipped. kimimaro runs on the
     compact labels ``1..n`` (smaller than uint64 ids, and independent of how a kimimaro
     version carries ids above 2**53); the skeletons are mapped back to the body ids here.
+    This is :func:`trace_cells` on the whole volume followed by :func:`finish_skeleton`;
+    the chunked morphology stage runs the same two steps with :func:`join_pieces` between.
 
     Parameters
     ----------
@@ -352,23 +366,94 @@ def skeletonize_cells(
     >>> s.cable_length_nm, float(s.radii_nm.max())
     (550.0, 30.0)
     """
-    labels = np.asarray(compact_labels)
-    if labels.ndim != 3 or not np.issubdtype(labels.dtype, np.integer):
-        raise ValueError(
-            f"compact_labels must be a 3-D integer array [z, y, x], got {labels.dtype} "
-            f"with shape {labels.shape}"
-        )
-    if xy_step < 1:
-        raise ValueError(f"xy_step must be a positive integer, got {xy_step}")
+    traced = trace_cells(compact_labels, voxel_size_nm_zyx, xy_step=xy_step, teasar=teasar,
+                         dust_threshold_voxels=dust_threshold_voxels,
+                         fix_branching=fix_branching, fill_holes=fill_holes,
+                         parallel=parallel)  # fmt: skip
+    return {
+        int(ids[label]): finish_skeleton(
+            piece, voxel_size_nm_zyx, xy_step=xy_step, trim=trim, smooth_nm=smooth_nm
+        )  # fmt: skip
+        for label, piece in sorted(traced.items())
+    }
+
+
+@dataclass
+class TracedPiece:
+    """kimimaro's skeleton of one cell in one array, before trimming and smoothing.
+
+    ``vertices_nm_xyz`` (float64, ``(N, 3)``) are the traced samples in nm in the frame of
+    the volume (a sample at the start of its ``xy_step`` block, as traced); ``edges`` (int64,
+    ``(E, 2)``); ``radii_nm`` (float32, ``(N,)``); ``volume_border`` (bool, ``(N,)``) marks
+    the vertices that kimimaro placed at the centre of the cell's cross-section on a face of
+    the volume: there the cell is cut, not ended, and the skeleton must reach the face.
+    ``inner_face`` (uint8, ``(N,)``) is 2 for the stitching points (kimimaro's ends of paths
+    at the centres of cross-sections) on a face of the array that lies inside the volume (a
+    chunk's face), 1 for the other vertices on such a face (a path that ends there stopped
+    at the chunk, not at the end of the cell: the neighbouring chunk traces what lies
+    beyond) and 0 elsewhere.
+    """
+
+    vertices_nm_xyz: np.ndarray
+    edges: np.ndarray
+    radii_nm: np.ndarray
+    volume_border: np.ndarray
+    inner_face: np.ndarray
+
+
+def trace_cells(
+    compact_labels: np.ndarray,
+    voxel_size_nm_zyx: tuple[float, float, float],
+    *,
+    offset_zyx: tuple[int, int, int] = (0, 0, 0),
+    volume_shape_zyx: tuple[int, int, int] | None = None,
+    xy_step: int = 2,
+    teasar: TeasarParams = TeasarParams(),
+    dust_threshold_voxels: int = 200,
+    fix_branching: bool = True,
+    fill_holes: bool = False,
+    parallel: int = 1,
+    presampled: bool = False,
+) -> dict[int, TracedPiece]:
+    """Trace every cell of a compact label array (the volume or a chunk of it) with kimimaro.
+
+    The array starts at voxel ``offset_zyx`` of a volume of ``volume_shape_zyx`` (default:
+    the array is the volume); y and x offsets must be multiples of ``xy_step`` so that every
+    array samples the volume's grid. kimimaro ends a path at the centre of each cross-section
+    of a cell with a face of the array (``fix_borders``): two chunks that share a plane of
+    voxels end their paths at the same points of it, which is how :func:`join_pieces` stitches
+    them. Those on a face of the volume are marked ``volume_border``. With ``presampled`` the
+    array holds only the samples (every ``xy_step``-th voxel in y and x from the offset), as
+    a strided read gives them. The other parameters are those of :func:`skeletonize_cells`.
+
+    Returns
+    -------
+    dict of int to TracedPiece
+        One piece per compact label that has a skeleton in this array.
+
+    Examples
+    --------
+    A bar cut by the array's x faces, in a chunk that starts at x = 40 of a volume 100
+    voxels wide: the face at x = 40 is inside the volume, so only x = 0 would be a border:
+
+    >>> labels = np.zeros((5, 5, 20), np.uint32); labels[1:4, 1:4, :] = 1
+    >>> p = trace_cells(labels, (10.0, 10.0, 10.0), offset_zyx=(0, 0, 40),
+    ...                 volume_shape_zyx=(5, 5, 100), xy_step=1, dust_threshold_voxels=0)[1]
+    >>> float(p.vertices_nm_xyz[:, 0].min()), float(p.vertices_nm_xyz[:, 0].max())
+    (400.0, 590.0)
+    >>> int(p.volume_border.sum())
+    0
+    """
+    sampled, (z0, y0, x0) = sampled_labels(compact_labels, offset_zyx, xy_step, presampled)
+    shape = tuple(volume_shape_zyx) if volume_shape_zyx is not None else np.shape(compact_labels)
     vz, vy, vx = (float(v) for v in voxel_size_nm_zyx)
-    sampled = labels[:, ::xy_step, ::xy_step]
-    anisotropy_xyz = (vx * xy_step, vy * xy_step, vz)
+    anisotropy_xyz = np.array([vx * xy_step, vy * xy_step, vz], dtype=np.float32)
     if sampled.size == 0 or not sampled.any():
         return {}
     traced = kimimaro.skeletonize(
         sampled.T,  # kimimaro's arrays are [x, y, z]; the transpose is a view
         teasar_params=teasar.as_kimimaro(),
-        anisotropy=anisotropy_xyz,
+        anisotropy=tuple(float(a) for a in anisotropy_xyz),
         dust_threshold=math.ceil(dust_threshold_voxels / xy_step**2),
         progress=False,
         fix_branching=fix_branching,
@@ -376,20 +461,179 @@ def skeletonize_cells(
         fill_holes=fill_holes,
         parallel=parallel,
     )
-    last_xyz = np.array(sampled.shape[::-1]) - 1
+    if not traced:
+        return {}
+    # faces of the array that are faces of the volume (no sample of the volume beyond them)
+    n_xyz = np.array(sampled.shape[::-1])
+    start_xyz = np.array([x0, y0, z0])
+    step_xyz = np.array([xy_step, xy_step, 1])
+    size_xyz = np.array(shape[::-1])
+    low_is_border = start_xyz == 0
+    high_is_border = start_xyz + n_xyz * step_xyz > size_xyz - 1
+    targets = compute_border_targets(sampled.T, anisotropy_xyz)
+    origin_nm = start_xyz * np.array([vx, vy, vz])
+    out: dict[int, TracedPiece] = {}
+    for label, skel in traced.items():
+        vertices = np.asarray(skel.vertices, dtype=np.float64)
+        index = np.rint(vertices / anisotropy_xyz).astype(np.int64)
+        found = np.asarray(targets.get(int(label), ()), dtype=np.int64).reshape(-1, 3)
+        at_target = np.zeros(len(index), dtype=bool)
+        if len(found):
+            key = np.ravel_multi_index(index.T, n_xyz)
+            at_target = np.isin(key, np.ravel_multi_index(found.T, n_xyz))
+        on_volume_face = np.any(((index == 0) & low_is_border)
+                                | ((index == n_xyz - 1) & high_is_border), axis=1)  # fmt: skip
+        on_inner_face = np.any(((index == 0) & ~low_is_border)
+                               | ((index == n_xyz - 1) & ~high_is_border), axis=1)  # fmt: skip
+        out[int(label)] = TracedPiece(
+            vertices_nm_xyz=vertices + origin_nm,
+            edges=np.asarray(skel.edges, dtype=np.int64).reshape(-1, 2),
+            radii_nm=np.asarray(skel.radius, dtype=np.float32),
+            volume_border=at_target & on_volume_face,
+            inner_face=on_inner_face.astype(np.uint8) * (1 + at_target),
+        )
+    return out
+
+
+def join_pieces(
+    pieces: list[TracedPiece], tolerance_nm: float = 0.01, snap_nm: float = 0.0
+) -> TracedPiece:
+    """Stitch the pieces of one cell traced in neighbouring chunks into one skeleton.
+
+    Chunks that share a plane of voxels place the ends of their paths on the same points of
+    it (:func:`trace_cells`), so the pieces are joined by merging vertices at the same place
+    (within ``tolerance_nm``). Where a neurite runs along a chunk face, both chunks trace it
+    on the shared plane; vertices of different pieces on a chunk face within ``snap_nm`` of
+    each other are merged too (about one and a half samples zips the two paths into one).
+    Edges that both chunks traced are kept once; the cycles that two chunks' paths can
+    close near their common face are opened by keeping a minimum spanning forest (each
+    cycle loses its longest edge); and a twig that ends on a chunk's face where no other
+    piece reaches is dropped back to its branch point (that chunk stopped at its face while
+    its neighbour traced on).
+
+    Examples
+    --------
+    Two pieces of a straight line meeting at x = 10, the first with a twig that stops at the
+    chunk face x = 10 beside the stitching point:
+
+    >>> a = TracedPiece(np.array([[0.0, 0, 0], [5, 0, 0], [10, 0, 0], [10, 4, 0]]),
+    ...                 np.array([[0, 1], [1, 2], [1, 3]]), np.ones(4, np.float32),
+    ...                 np.array([True, False, False, False]), np.array([0, 0, 2, 1], np.uint8))
+    >>> b = TracedPiece(np.array([[10.0, 0, 0], [20, 0, 0]]), np.array([[0, 1]]),
+    ...                 np.ones(2, np.float32), np.array([False, True]), np.array([2, 0], np.uint8))
+    >>> j = join_pieces([a, b])
+    >>> j.vertices_nm_xyz[:, 0].tolist(), sorted(j.edges.tolist()), j.volume_border.tolist()
+    ([0.0, 5.0, 10.0, 20.0], [[0, 1], [1, 2], [2, 3]], [True, False, False, True])
+    """
+    pieces = [p for p in pieces if len(p.vertices_nm_xyz)]
+    if not pieces:
+        return TracedPiece(np.zeros((0, 3)), np.zeros((0, 2), np.int64), np.zeros(0, np.float32),
+                           np.zeros(0, bool), np.zeros(0, np.uint8))  # fmt: skip
+    vertices = np.concatenate([p.vertices_nm_xyz for p in pieces])
+    base = np.cumsum([0] + [len(p.vertices_nm_xyz) for p in pieces[:-1]])
+    edges = np.concatenate([p.edges + b for p, b in zip(pieces, base, strict=True)])
+    flags = np.concatenate([p.inner_face for p in pieces])
+    if snap_nm > 0 and flags.any():
+        piece = np.repeat(np.arange(len(pieces)), [len(p.vertices_nm_xyz) for p in pieces])
+        vertices = _snapped(vertices, flags > 0, piece, snap_nm)
+    key = np.rint(vertices / tolerance_nm).astype(np.int64)
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    n = len(first)
+    border = np.zeros(n, dtype=bool)
+    np.logical_or.at(border, inverse, np.concatenate([p.volume_border for p in pieces]))
+    # a tip on a chunk face that only one piece reaches: that chunk stopped at its face
+    owner = np.repeat(np.arange(len(pieces)), [len(p.vertices_nm_xyz) for p in pieces])
+    copies = np.unique(np.stack([inverse, owner], axis=1), axis=0)[:, 0]
+    inner = (np.bincount(copies, minlength=n) == 1) & np.bincount(
+        inverse, weights=flags == 1, minlength=n).astype(bool)  # fmt: skip
+    edges = np.sort(inverse[edges], axis=1)
+    edges = np.unique(edges[edges[:, 0] != edges[:, 1]], axis=0)
+    v = vertices[first]
+    graph = coo_matrix((np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1) + 1e-6,
+                        (edges[:, 0], edges[:, 1])), shape=(n, n))  # fmt: skip
+    if len(edges) > n - connected_components(graph, directed=False)[0]:  # cycles
+        tree = minimum_spanning_tree(graph).tocoo()
+        edges = np.sort(np.stack([tree.row, tree.col], axis=1).astype(np.int64), axis=1)
+    keep = _drop_face_twigs(n, edges, inner)
+    used = np.zeros(n, dtype=bool)  # also drops specks traced on their own (no edges)
+    used[edges.ravel()] = True
+    used &= keep
+    edges = edges[keep[edges].all(axis=1)]
+    new_index = np.cumsum(used) - 1
+    radii = np.concatenate([p.radii_nm for p in pieces])[first]
+    return TracedPiece(v[used], new_index[edges], radii[used], border[used],
+                       np.zeros(int(used.sum()), dtype=np.uint8))  # fmt: skip
+
+
+def _snapped(vertices: np.ndarray, on_face: np.ndarray, piece: np.ndarray,
+             snap_nm: float) -> np.ndarray:  # fmt: skip
+    """Vertices where each chunk-face vertex moves onto the nearest chunk-face vertex of an
+    earlier piece within ``snap_nm`` (one hop: a path is zipped, not collapsed)."""
+    out = vertices.copy()
+    seen = np.zeros(0, dtype=np.int64)
+    for k in np.unique(piece):
+        mine = np.flatnonzero(on_face & (piece == k))
+        if len(seen) and len(mine):
+            dist, nearest = cKDTree(out[seen]).query(out[mine], distance_upper_bound=snap_nm)
+            hit = np.isfinite(dist)
+            out[mine[hit]] = out[seen[nearest[hit]]]
+        seen = np.concatenate([seen, mine])
+    return out
+
+
+def _drop_face_twigs(n: int, edges: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """Vertices kept when each twig from a tip marked ``inner`` to its branch point goes."""
+    keep = np.ones(n, dtype=bool)
+    if len(edges) == 0:
+        return keep
+    neighbours, start = _adjacency(n, edges)
+    degree = np.diff(start)
+    for tip in np.flatnonzero((degree == 1) & inner):
+        walked, prev, cur = [int(tip)], -1, int(tip)
+        while degree[cur] <= 2:
+            nbrs = [int(k) for k in neighbours[start[cur] : start[cur + 1]] if k != prev]
+            if not nbrs:
+                walked = []  # a piece with no branch point: keep it
+                break
+            prev, cur = cur, nbrs[0]
+            if degree[cur] <= 2:
+                walked.append(cur)
+        keep[walked] = False
+    return keep
+
+
+def finish_skeleton(
+    piece: TracedPiece,
+    voxel_size_nm_zyx: tuple[float, float, float],
+    *,
+    xy_step: int = 2,
+    trim: bool = True,
+    smooth_nm: float = 20.0,
+) -> CellSkeleton:
+    """Trim, smooth and place a traced skeleton: the :class:`CellSkeleton` of one cell.
+
+    Tips are cut back to the centres of their ends (:func:`trim_tips`) except where the
+    cell meets a face of the volume (``piece.volume_border``), each run is smoothed
+    (:func:`smooth`) and every vertex moves to the centre of the ``xy_step x xy_step`` block
+    its sample stands for.
+
+    Examples
+    --------
+    >>> p = TracedPiece(np.array([[0.0, 0, 0], [20, 0, 0], [40, 0, 0]]),
+    ...                 np.array([[0, 1], [1, 2]]), np.full(3, 5.0, np.float32),
+    ...                 np.array([True, False, True]), np.zeros(3, np.uint8))
+    >>> s = finish_skeleton(p, (20.0, 10.0, 10.0))
+    >>> s.vertices_nm_xyz[:, :2].tolist(), s.cable_length_nm
+    ([[5.0, 5.0], [25.0, 5.0], [45.0, 5.0]], 40.0)
+    """
+    vz, vy, vx = (float(v) for v in voxel_size_nm_zyx)
+    vertices, edges, radii = piece.vertices_nm_xyz, piece.edges, piece.radii_nm
+    if trim:
+        slack = max(vx * xy_step, vy * xy_step, vz)
+        vertices, edges, radii = trim_tips(vertices, edges, radii, piece.volume_border, slack)
     # a sample stands for the xy_step x xy_step block of voxels it starts: place it at its centre
     half = 0.5 * (xy_step - 1)
-    block_centre = np.array([half * vx, half * vy, 0.0], dtype=np.float32)
-    out: dict[int, CellSkeleton] = {}
-    for label, skel in sorted(traced.items()):
-        vertices = np.asarray(skel.vertices, dtype=np.float32)
-        edges = np.asarray(skel.edges, dtype=np.int64)
-        radii = np.asarray(skel.radius, dtype=np.float32)
-        if trim:
-            index = np.rint(vertices / np.array(anisotropy_xyz, np.float32)).astype(np.int64)
-            on_border = np.any((index <= 0) | (index >= last_xyz), axis=1)
-            slack = max(anisotropy_xyz)
-            vertices, edges, radii = trim_tips(vertices, edges, radii, on_border, slack)
-        vertices = smooth(vertices, edges, smooth_nm) + block_centre
-        out[int(ids[int(label)])] = CellSkeleton(vertices, edges, radii)
-    return out
+    block_centre = np.array([half * vx, half * vy, 0.0])
+    vertices = smooth(vertices, edges, smooth_nm).astype(np.float64) + block_centre
+    return CellSkeleton(vertices, edges, radii)

@@ -6,11 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import trimesh
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from ingest.cells import relabel
-from ingest.meshes import CellMesh, mesh_cell, mesh_cells
+from ingest.chunks import chunk_grid
+from ingest.meshes import CellMesh, merge_pieces, mesh_cell, mesh_cells, mesh_chunk
+from ingest.morphology import read_box
 from ingest.phantom import make_phantom
 from ingest.volume import open_volume
 
@@ -134,3 +137,53 @@ def test_phantom_meshes_lie_on_the_boundary_of_their_cells(phantom: Phantom) -> 
         mesh = phantom.meshes[int(phantom.ids[k])]
         dist, _ = cKDTree(centres_xyz).query(mesh.vertices_nm_xyz)
         assert dist.max() <= 40.0, f"cell {phantom.ids[k]}: a vertex {dist.max():.0f} nm off"
+
+
+# ---------------------------------------------------------------------------------------------
+# chunk by chunk
+
+
+def _mesh_by_chunks(labels: np.ndarray, chunk_zyx: tuple[int, int, int], xy_step: int) -> CellMesh:
+    pieces = []
+    for box in chunk_grid(labels.shape, chunk_zyx):
+        read = read_box(box.start, box.stop, labels.shape, xy_step)
+        offset = (read[0].start, read[1].start, read[2].start)
+        found = mesh_chunk(labels[read], offset, VOXEL, volume_shape_zyx=labels.shape,
+                           xy_step=xy_step, presampled=True)  # fmt: skip
+        if 1 in found:
+            pieces.append(found[1])
+    return merge_pieces(pieces)
+
+
+@pytest.mark.parametrize("xy_step", [1, 2])
+def test_a_cell_cut_by_chunks_merges_into_one_closed_mesh_that_holds_its_voxel_volume(
+    xy_step: int,
+) -> None:
+    # a ball and a tube leaving it through the volume's border, cut by 2 x 3 x 3 chunks
+    labels = _ball(300.0, (40, 80, 80)).astype(np.uint32)
+    labels[16:24, 36:44, 40:] = 1
+    m = _mesh_by_chunks(labels, (20, 30, 30), xy_step)
+    whole = mesh_cell(labels == 1, (0, 0, 0), VOXEL, xy_step=xy_step)
+    assert m.watertight
+    assert len(trimesh.Trimesh(m.vertices_nm_xyz, m.faces).split(only_watertight=False)) == 1
+    assert m.volume_nm3 == pytest.approx(labels.sum() * VOXEL_NM3, rel=0.05)
+    assert m.volume_nm3 == pytest.approx(whole.volume_nm3, rel=0.02)
+    assert m.area_nm2 == pytest.approx(whole.area_nm2, rel=0.03)
+
+
+def test_unsimplified_chunk_meshes_merge_into_exactly_the_unchunked_mesh() -> None:
+    rng = np.random.default_rng(1)
+    blob = ndimage.binary_opening(rng.random((24, 60, 60)) < 0.7, iterations=2)
+    labels = (ndimage.label(blob)[0] == 1).astype(np.uint32)
+    pieces = []
+    for box in chunk_grid(labels.shape, (10, 16, 22)):
+        read = read_box(box.start, box.stop, labels.shape, 2)
+        offset = (read[0].start, read[1].start, read[2].start)
+        found = mesh_chunk(labels[read], offset, VOXEL, volume_shape_zyx=labels.shape,
+                           reduction_factor=0, presampled=True)  # fmt: skip
+        pieces += [found[1]] if 1 in found else []
+    merged = merge_pieces(pieces)
+    whole = mesh_cell(labels == 1, (0, 0, 0), VOXEL, reduction_factor=0)
+    assert merged.watertight == whole.watertight
+    assert merged.volume_nm3 == pytest.approx(whole.volume_nm3, rel=1e-9)
+    assert merged.area_nm2 == pytest.approx(whole.area_nm2, rel=1e-9)

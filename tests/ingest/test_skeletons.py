@@ -6,11 +6,21 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ingest.cells import relabel
+from ingest.chunks import chunk_grid
+from ingest.morphology import read_box
 from ingest.phantom import make_phantom
 from ingest.phantom.geometry import Grid
-from ingest.skeletons import CellSkeleton, skeletonize_cells
+from ingest.skeletons import (
+    CellSkeleton,
+    finish_skeleton,
+    join_pieces,
+    skeletonize_cells,
+    trace_cells,
+)
 from ingest.volume import open_volume
 
 VOXEL = (20.0, 10.0, 10.0)
@@ -143,15 +153,19 @@ def phantom(tmp_path_factory: pytest.TempPathFactory) -> Phantom:
     return Phantom(truth, labels.compact, labels.ids, skeletons)
 
 
-# Cells of the seed-0 phantom whose skeleton falls short by more than 10 % (-17.4 % and
-# -13.7 % at the defaults, -13.8 % and -11.9 % at xy_step 1), and why. The missing cable is
+# Cells of the seed-0 phantom whose skeleton falls short by more than 10 % (-18.9 % and
+# -13.9 % at the defaults, -13.8 % and -11.9 % at xy_step 1), and why. The missing cable is
 # there in the labels but TEASAR never traces it: spines swallowed by the invalidation ball
 # (1.5 x radius + 70 nm) of a nearby branch of the same cell, about ten of ~200 nm per cell
 # (two parallel spiny dendrites of one cell lose 9 % of their cable 400 nm apart, 2 % 600 nm
 # apart); an axon squeezed between other cells (0.7-0.9 um); dendrite stretches in the tangle
 # next to the soma. 2783302786 is the most self-crowded cell of the phantom: 76 % of its centre
 # line lies within 200 nm of a part of itself at least 600 nm away along the cell (the other
-# cells 34-62 %).
+# cells 34-62 %); its truth points in crowded stretches are missed twice as often as the rest
+# (19 % against 10 % at 60 nm). A smaller ball (scale 1.0-1.3, const 40-60 nm), with or
+# without pruning twigs by their reach beyond the branch point's radius, brings these two
+# within 10 % but pushes others past +10 % (spurs in boutons, somata and thin slivers); no
+# setting tried keeps all eight within 10 % (the spread of the errors stays 20-27 %).
 SELF_CROWDED = {2783302786, 7554807544418251219}
 
 
@@ -188,3 +202,47 @@ def test_phantom_skeleton_vertices_lie_inside_their_cells(phantom: Phantom) -> N
         index = np.clip(index, 0, np.array(phantom.compact.shape) - 1)
         inside = phantom.compact[tuple(index.T)] == k
         assert inside.mean() > 0.98, f"cell {phantom.ids[k]}: {1 - inside.mean():.1%} outside"
+
+
+# ---------------------------------------------------------------------------------------------
+# chunk by chunk
+
+
+def _skeleton_by_chunks(labels: np.ndarray, chunk_zyx: tuple[int, int, int]) -> CellSkeleton:
+    pieces = []
+    for box in chunk_grid(labels.shape, chunk_zyx):
+        read = read_box(box.start, box.stop, labels.shape, 2)
+        offset = (read[0].start, read[1].start, read[2].start)
+        found = trace_cells(labels[read], VOXEL, offset_zyx=offset, volume_shape_zyx=labels.shape,
+                            dust_threshold_voxels=0, presampled=True)  # fmt: skip
+        pieces += [found[1]] if 1 in found else []
+    return finish_skeleton(join_pieces(pieces, snap_nm=30.0), VOXEL)
+
+
+def _components(s: CellSkeleton) -> int:
+    n = len(s.vertices_nm_xyz)
+    graph = coo_matrix((np.ones(len(s.edges)), tuple(s.edges.T.astype(np.int64))), shape=(n, n))
+    return int(connected_components(graph, directed=False)[0])
+
+
+@pytest.mark.parametrize("chunk_zyx", [(32, 128, 128), (20, 64, 100)])
+def test_a_branched_cell_cut_by_chunks_joins_into_one_connected_skeleton_of_its_length(
+    chunk_zyx: tuple[int, int, int],
+) -> None:
+    # the spiny dendrite along x, a branch along y crossing it, an oblique tube leaving
+    # through the volume's border; the chunk faces cut all three, some near spines
+    pieces, length, heads = _spiny_dendrite()
+    pieces.append(((640.0, 300.0, 1250.0), (640.0, 2300.0, 1250.0), 70.0))
+    pieces.append(((640.0, 1280.0, 2300.0), (1100.0, 2000.0, 2700.0), 60.0))
+    # the oblique tube leaves the volume at x = 2550 nm, 5/8 of the way to its far end
+    oblique = np.subtract((1100.0, 2000.0, 2700.0), (640.0, 1280.0, 2300.0))
+    length += 2000.0 + 0.625 * float(np.linalg.norm(oblique))
+    labels = _paint({1: pieces})
+    whole = skeletonize_cells(labels, np.array([0, 1], np.uint64), VOXEL)[1]
+    s = _skeleton_by_chunks(labels, chunk_zyx)
+    assert _components(s) == 1
+    assert s.cable_length_nm == pytest.approx(whole.cable_length_nm, rel=0.05)
+    assert s.cable_length_nm == pytest.approx(length, rel=0.10)
+    heads_xyz = heads[:, ::-1]
+    gap = np.linalg.norm(s.vertices_nm_xyz[None, :, :] - heads_xyz[:, None, :], axis=2).min(1)
+    assert gap.max() < 40.0, f"the skeleton misses a spine: {gap.max():.0f} nm from its head"
