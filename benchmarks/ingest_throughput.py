@@ -32,6 +32,48 @@ from ingest.volume import open_volume  # noqa: E402
 SYCONN2_MVX_PER_HOUR_PER_CORE = 34.0
 
 
+def quality(tables: Path, phantom: Path) -> dict[str, float]:
+    """The issue's quality bars on this phantom: mesh volume vs voxel volume per cell, skeleton
+    cable vs the planted centre lines per cell, and compartment agreement of skeleton nodes."""
+    import pandas as pd
+    import zarr
+
+    from graph import tables as contract
+    from ingest.morphology import load_morphology
+
+    truth = json.loads((phantom / "ground_truth.json").read_text())
+    vox = np.array(truth["voxel_size_nm_zyx"])
+    neurons = contract.read_table(tables, "neurons").set_index("body_id")
+    meshed = neurons.dropna(subset=["mesh_volume_nm3"])
+    mesh_err = (meshed["mesh_volume_nm3"] / (meshed["voxels"] * vox.prod()) - 1).abs()
+    planted = pd.Series({np.uint64(int(c["id"])): c["cable_length_in_cell_nm"]
+                         for c in truth["cells"]})  # fmt: skip
+    skeleton = neurons["cable_length_nm"].dropna()
+    both = skeleton.index.intersection(planted.index)
+    cable_err = (skeleton[both] / planted[both] - 1).abs()
+    comp = zarr.open(str(phantom / "truth" / "compartments" / "0"), mode="r")[...]
+    coarse = np.zeros(256, np.uint8)  # our codes -> the phantom's (1 soma, 2 dendrite, 3 axon)
+    coarse[[1, 2, 3, 16, 17, 18, 19]] = [1, 3, 2, 2, 2, 3, 3]
+    agree = total = 0
+    for vertices, _, attributes in load_morphology(tables / "morphology")[1].values():
+        idx = np.clip(np.rint(vertices / vox[::-1]).astype(int)[:, ::-1], 0,
+                      np.array(comp.shape) - 1)  # fmt: skip
+        t = comp[idx[:, 0], idx[:, 1], idx[:, 2]]
+        agree += int(np.sum((coarse[attributes["compartment"]] == t) & (t > 0)))
+        total += int(np.sum(t > 0))
+    return {
+        "cells_meshed": len(mesh_err),
+        "mesh_volume_within_5pct": round(float((mesh_err <= 0.05).mean()), 4),
+        "mesh_volume_worst_error": round(float(mesh_err.max()), 4),
+        "cells_skeletonised": len(cable_err),
+        "cable_within_10pct": round(float((cable_err <= 0.10).mean()), 4),
+        "cable_median_error": round(float(cable_err.median()), 4),
+        "cable_worst_error": round(float(cable_err.max()), 4),
+        "cable_total_ratio": round(float(skeleton[both].sum() / planted[both].sum()), 4),
+        "compartment_node_agreement": round(agree / max(total, 1), 4),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shape", type=int, nargs=3, default=[128, 1024, 1024])
@@ -89,6 +131,9 @@ def main() -> None:
         f"{'end to end':<16}{total_s:>10.2f}  ({rate:,.0f} MVx/h/core, "
         f"{rate / SYCONN2_MVX_PER_HOUR_PER_CORE:.1f}x SyConn2, peak RSS {peak_mb:,.0f} MB)"
     )
+    q = quality(tables, path)
+    for key, value in q.items():
+        print(f"{key:<28}{value:>10}")
     if args.json:
         print(
             json.dumps(
@@ -102,6 +147,7 @@ def main() -> None:
                     "ratio_vs_read_floor": round(total_s / read_floor_s, 2),
                     "peak_rss_mb": round(peak_mb, 1),
                     "ratio_vs_syconn2": round(rate / SYCONN2_MVX_PER_HOUR_PER_CORE, 2),
+                    "quality": q,
                 }
             )
         )
