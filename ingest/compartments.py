@@ -2,28 +2,28 @@
 
 The baseline (SyConn2's smoothing on top of evidence that needs no model):
 
-1. **Soma** — the skeleton nodes connected to the thickest node through nodes at least
-   ``soma_fraction`` as thick, when that node's radius is at least ``soma_min_radius_nm``
-   and ``soma_radius_ratio`` times the cell's median radius (a soma is much thicker than its
-   neurites).
+1. **Soma** — when the thickest skeleton node has a radius of at least
+   ``soma_min_radius_nm`` and ``soma_radius_ratio`` times the cell's median radius (a soma is
+   much thicker than its neurites): the nodes joined to it through nodes that are at least
+   ``soma_fraction`` as thick or lie within ``soma_extent`` times its radius of it (somata
+   are not round).
 2. **Axon or dendrite** — presynaptic sites and vesicle clouds of the cell vote *axon* at
    their nearest node (half a vote each: a bouton shows both), postsynaptic sites vote
-   *dendrite*. Every node then takes the
-   majority of the votes within ``window_nm`` of path through the skeleton with the soma
-   removed: SyConn2's running majority vote within 10 µm, with the nodes that carry no
-   evidence abstaining. Nodes without any vote in reach take the majority of their neurite
-   (connected part of the skeleton without the soma), else *dendrite* (ties go to dendrite,
-   as SyConn2 biases its vote).
+   *dendrite*. Every node then takes the majority of the votes within ``window_nm`` of path
+   through the skeleton with the soma removed: SyConn2's running majority vote within
+   10 µm, with the nodes that carry no evidence abstaining. Nodes without any vote in reach
+   take the majority of their neurite (connected part of the skeleton without the soma),
+   else *dendrite* (ties go to dendrite, as SyConn2 biases its vote).
 3. **Boutons** — runs of axon nodes thicker than ``bouton_radius_ratio`` times the axon's
    median radius that hold a vesicle cloud or a presynaptic site; terminal when the run holds
    an end of the skeleton, en passant otherwise.
 4. **Spines** — a side tree of a dendrite (the skeleton rooted at its thickest node) with at
    most ``spine_max_length_nm`` of cable and at most ``spine_length_ratio`` times the radius
-   of the shaft it leaves, whose path from the shaft to its thickest node
-   clear of the shaft (the node's ball beyond the shaft's) narrows, beyond the shaft's
-   surface, to less than ``spine_neck_ratio`` of the shaft's radius; its head is the run of
-   nodes at least half as thick as that thickest node around it (and what lies within its
-   radius), the rest clear of the shaft its neck.
+   of the shaft it leaves, whose path from the shaft to its thickest node clear of the shaft
+   (the node's ball beyond the shaft's) narrows, beyond the shaft's surface, to less than
+   ``spine_neck_ratio`` of the shaft's radius; its head is the run of nodes at least half as
+   thick as that thickest node around it (and what lies within its radius), the rest clear
+   of the shaft its neck.
 
 Mesh vertices, synapse sites and organelles take the label of the skeleton node whose ball
 (centre and radius) they are nearest to. A model (the models issue) replaces steps 1 and 2:
