@@ -5,100 +5,23 @@ mitochondria, written from the volume and the Parquet tables of ``connectome ing
 Memory is bounded by blocks and cells, not by the data set: the image and the cells are read
 from the volume's zarr arrays a block of chunks at a time (:mod:`ingest.precomputed.volume`),
 and each cell's mesh and skeleton is read from ``<tables>/morphology/<body id>.npz`` only while
-it is written (:class:`SavedMeshes`, :class:`SavedSkeletons`).
+it is written (:class:`ingest.morphology.SavedMeshes` and ``SavedSkeletons``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from graph import tables
+from ingest.morphology import SavedMeshes, SavedSkeletons
 from ingest.precomputed import Annotations, write_dataset
-from ingest.precomputed.skeleton import Skeleton
 from ingest.volume import Volume, open_volume
-
-
-class _SavedMorphology:
-    """The bodies of a morphology folder whose ``<body id>.npz`` holds ``member``."""
-
-    member = ""
-
-    def __init__(self, folder: str | os.PathLike[str]) -> None:
-        self.folder = Path(folder)
-        self._paths: dict[int, Path] = {}
-        for path in sorted(self.folder.glob("*.npz")):
-            if path.stem.isdigit():
-                with np.load(path) as saved:  # reads the zip directory, not the arrays
-                    if self.member in saved:
-                        self._paths[int(path.stem)] = path
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._paths)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-
-class SavedMeshes(_SavedMorphology, Mapping[int, tuple[np.ndarray, np.ndarray]]):
-    """Meshes ``{body id: (vertices_nm_xyz, faces)}`` of a morphology folder, each read from
-    its ``<body id>.npz`` when asked for (as :func:`ingest.morphology.load_morphology` reads
-    them, one at a time).
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> np.savez(folder / "7.npz", mesh_vertices_nm_xyz=np.zeros((3, 3), np.float32),
-    ...          mesh_faces=np.array([[0, 1, 2]]))
-    >>> meshes = SavedMeshes(folder)
-    >>> list(meshes), meshes[7][1].tolist()
-    ([7], [[0, 1, 2]])
-    """
-
-    member = "mesh_faces"
-
-    def __getitem__(self, body: int) -> tuple[np.ndarray, np.ndarray]:
-        with np.load(self._paths[body]) as saved:
-            return saved["mesh_vertices_nm_xyz"], saved["mesh_faces"]
-
-
-class SavedSkeletons(_SavedMorphology, Mapping[int, Skeleton]):
-    """Skeletons ``{body id: (vertices_nm_xyz, edges, {"radius", "compartment"})}`` of a
-    morphology folder, each read when asked for; the compartment codes come from
-    ``<body id>.compartments.npz`` when present, 0 (unknown) otherwise, as
-    :func:`ingest.morphology.load_morphology` reads them.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> folder = Path(tempfile.mkdtemp())
-    >>> np.savez(folder / "7.npz", skeleton_vertices_nm_xyz=np.zeros((2, 3), np.float32),
-    ...          skeleton_edges=np.array([[0, 1]]), skeleton_radii_nm=np.array([5.0, 4.0]))
-    >>> _, _, attributes = SavedSkeletons(folder)[7]
-    >>> attributes["radius"].tolist(), attributes["compartment"].tolist()
-    ([5.0, 4.0], [0, 0])
-    """
-
-    member = "skeleton_edges"
-
-    def __getitem__(self, body: int) -> Skeleton:
-        path = self._paths[body]
-        with np.load(path) as saved:
-            radii = saved["skeleton_radii_nm"]
-            labels = path.with_name(f"{body}.compartments.npz")
-            if labels.exists():
-                with np.load(labels) as found:
-                    codes = found["skeleton_compartment"]
-            else:
-                codes = np.zeros(len(radii), np.uint8)
-            return (saved["skeleton_vertices_nm_xyz"], saved["skeleton_edges"],
-                    {"radius": radii, "compartment": codes})  # fmt: skip
 
 
 def synapse_annotations(synapses: Any) -> Annotations:

@@ -26,7 +26,7 @@ resumes where it stopped. A per-cell file holds ``mesh_vertices_nm_xyz`` (float3
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.meshes import MeshPiece, merge_pieces, mesh_chunk
+from ingest.precomputed.skeleton import Skeleton
 from ingest.skeletons import TracedPiece, finish_skeleton, join_pieces, trace_cells
 from ingest.volume import open_volume
 
@@ -207,29 +208,87 @@ def assemble_cells(
     return pd.DataFrame(rows, columns=STATS)
 
 
+class _SavedMorphology:
+    """The bodies of a morphology folder whose ``<body id>.npz`` holds ``member``."""
+
+    member = ""
+
+    def __init__(self, folder: str | os.PathLike[str]) -> None:
+        self.folder = Path(folder)
+        self._paths: dict[int, Path] = {}
+        for path in sorted(self.folder.glob("*.npz")):
+            if path.stem.isdigit():
+                with np.load(path) as saved:  # reads the zip directory, not the arrays
+                    if self.member in saved:
+                        self._paths[int(path.stem)] = path
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+class SavedMeshes(_SavedMorphology, Mapping[int, tuple[np.ndarray, np.ndarray]]):
+    """Meshes ``{body id: (vertices_nm_xyz, faces)}`` of a morphology folder, each read from
+    its ``<body id>.npz`` when asked for, one at a time.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> np.savez(folder / "7.npz", mesh_vertices_nm_xyz=np.zeros((3, 3), np.float32),
+    ...          mesh_faces=np.array([[0, 1, 2]]))
+    >>> meshes = SavedMeshes(folder)
+    >>> list(meshes), meshes[7][1].tolist()
+    ([7], [[0, 1, 2]])
+    """
+
+    member = "mesh_faces"
+
+    def __getitem__(self, body: int) -> tuple[np.ndarray, np.ndarray]:
+        with np.load(self._paths[body]) as saved:
+            return saved["mesh_vertices_nm_xyz"], saved["mesh_faces"]
+
+
+class SavedSkeletons(_SavedMorphology, Mapping[int, Skeleton]):
+    """Skeletons ``{body id: (vertices_nm_xyz, edges, {"radius", "compartment"})}`` of a
+    morphology folder, each read when asked for; the compartment codes come from
+    ``<body id>.compartments.npz`` when present, 0 (unknown) otherwise.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> np.savez(folder / "7.npz", skeleton_vertices_nm_xyz=np.zeros((2, 3), np.float32),
+    ...          skeleton_edges=np.array([[0, 1]]), skeleton_radii_nm=np.array([5.0, 4.0]))
+    >>> _, _, attributes = SavedSkeletons(folder)[7]
+    >>> attributes["radius"].tolist(), attributes["compartment"].tolist()
+    ([5.0, 4.0], [0, 0])
+    """
+
+    member = "skeleton_edges"
+
+    def __getitem__(self, body: int) -> Skeleton:
+        path = self._paths[body]
+        with np.load(path) as saved:
+            radii = saved["skeleton_radii_nm"]
+            labels = path.with_name(f"{body}.compartments.npz")
+            if labels.exists():
+                with np.load(labels) as found:
+                    codes = found["skeleton_compartment"]
+            else:
+                codes = np.zeros(len(radii), np.uint8)
+            return (saved["skeleton_vertices_nm_xyz"], saved["skeleton_edges"],
+                    {"radius": radii, "compartment": codes})  # fmt: skip
+
+
 def load_morphology(folder: str | os.PathLike) -> tuple[dict, dict]:
     """Meshes ``{id: (vertices_nm_xyz, faces)}`` and skeletons ``{id: (vertices, edges,
-    {"radius": radii, "compartment": codes})}`` saved in ``folder``.
+    {"radius": radii, "compartment": codes})}`` saved in ``folder``, all read at once (see
+    :class:`SavedMeshes` and :class:`SavedSkeletons` to read them one cell at a time).
 
     The compartment codes come from ``<body id>.compartments.npz`` (written by
     :mod:`ingest.compartments`) when present; 0 (unknown) otherwise.
     """
-    meshes, skeletons = {}, {}
-    for path in sorted(Path(folder).glob("*.npz")):
-        if not path.stem.isdigit():
-            continue
-        body = int(path.stem)
-        with np.load(path) as saved:
-            if "mesh_faces" in saved:
-                meshes[body] = (saved["mesh_vertices_nm_xyz"], saved["mesh_faces"])
-            if "skeleton_edges" in saved:
-                radii = saved["skeleton_radii_nm"]
-                labels = path.with_name(f"{body}.compartments.npz")
-                if labels.exists():
-                    with np.load(labels) as found:
-                        codes = found["skeleton_compartment"]
-                else:
-                    codes = np.zeros(len(radii), np.uint8)
-                skeletons[body] = (saved["skeleton_vertices_nm_xyz"], saved["skeleton_edges"],
-                                   {"radius": radii, "compartment": codes})  # fmt: skip
-    return meshes, skeletons
+    return dict(SavedMeshes(folder)), dict(SavedSkeletons(folder))

@@ -75,8 +75,7 @@ def test_meshes_and_skeletons_are_read_by_cloudvolume_and_navis(exported):
 
 
 def test_cells_read_one_at_a_time_are_those_load_morphology_reads(exported):
-    from ingest.export import SavedMeshes, SavedSkeletons
-    from ingest.morphology import load_morphology
+    from ingest.morphology import SavedMeshes, SavedSkeletons, load_morphology
 
     folder = IngestSettings(data_dir=exported.parents[1]).tables_dir("exported") / "morphology"
     meshes, skeletons = load_morphology(folder)
