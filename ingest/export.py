@@ -70,14 +70,7 @@ def volume_key(volume: Volume) -> str:
     >>> key["shape"], key["layers"]
     ([2, 4, 4], {})
     """
-    layers = {}
-    for name, arr in (("raw", volume.raw), ("cells", volume.labels.get("cells"))):
-        if arr is None:
-            continue
-        store = getattr(getattr(arr, "store", None), "path", None)
-        folder = Path(store) / arr.path if store else None
-        layers[name] = [str(arr.dtype), folder.stat().st_mtime_ns if folder and folder.exists()
-                        else 0]  # fmt: skip
+    layers = volume.stamps(("raw", "cells"))
     return json.dumps({"path": str(Path(volume.path).resolve()), "shape": list(volume.shape_zyx),
                        "layers": layers}, sort_keys=True)  # fmt: skip
 

@@ -77,16 +77,11 @@ class Context:
 
 def work_dir_for(volume: Volume, dataset: str, settings: IngestSettings) -> Path:
     """The resumable work folder: named by what the chunk and morphology records depend on."""
-    layers = {}
-    for name, arr in sorted(volume.labels.items()):
-        store = getattr(getattr(arr, "store", None), "path", None)
-        folder = Path(store) / arr.path if store else None
-        layers[name] = [str(arr.dtype), folder.stat().st_mtime_ns if folder and folder.exists()
-                        else 0]  # fmt: skip
     key = json.dumps({"path": str(Path(volume.path).resolve()), "shape": volume.shape_zyx,
-                      "chunk": settings.chunk_zyx, "layers": layers, "v": SCAN_VERSION,
+                      "chunk": settings.chunk_zyx, "layers": volume.stamps(), "v": SCAN_VERSION,
                       "step": settings.inner_point_step_nm, "xy_step": settings.xy_step,
-                      "morphology": [settings.meshes, settings.skeletons]},
+                      "morphology": [settings.meshes, settings.skeletons,
+                                     settings.morphology_chunk_zyx]},
                      sort_keys=True)  # fmt: skip
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return settings.data_dir / "work" / dataset / digest

@@ -49,6 +49,28 @@ class Volume:
     def has(self, layer: str) -> bool:
         return layer in self.labels
 
+    def stamps(self, names: tuple[str, ...] | None = None) -> dict[str, list[Any]]:
+        """What results cached from the layers depend on: each layer's dtype and the
+        modification time of its folder (zarr writes a chunk by renaming into it); ``raw``
+        names the image. All label layers when ``names`` is None; absent ones are left out.
+
+        Examples
+        --------
+        >>> Volume(Path("/v.zarr"), (40.0, 8.0, 8.0), (2, 4, 4), None).stamps()
+        {}
+        """
+        arrays = {"raw": self.raw, **self.labels}
+        stamps = {}
+        for name in sorted(self.labels) if names is None else names:
+            arr = arrays.get(name)
+            if arr is None:
+                continue
+            store = getattr(getattr(arr, "store", None), "path", None)
+            folder = Path(store) / arr.path if store else None
+            when = folder.stat().st_mtime_ns if folder is not None and folder.exists() else 0
+            stamps[name] = [str(arr.dtype), when]
+        return stamps
+
 
 Reader = Callable[[Path], Volume]
 _READERS: list[tuple[str, Callable[[Path], bool], Reader]] = []
