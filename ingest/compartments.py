@@ -38,7 +38,7 @@ Codes are those of the skeleton ``compartment`` attribute of the Neuroglancer fi
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -50,6 +50,7 @@ from scipy.sparse import csgraph
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from ingest.precomputed.skeleton import Compartment
+from ingest.volume import InputError
 
 SOMA, AXON, DENDRITE = int(Compartment.SOMA), int(Compartment.AXON), int(Compartment.DENDRITE)
 SPINE_HEAD, SPINE_NECK = int(Compartment.SPINE_HEAD), int(Compartment.SPINE_NECK)
@@ -165,6 +166,24 @@ Predictor = Callable[["Skeleton", "Evidence", "tuple[np.ndarray, np.ndarray] | N
 PREDICTORS: dict[str, Predictor] = {"baseline": lambda skel, evidence, mesh: None}
 
 
+def check_predictor(name: str) -> None:
+    """Raise :class:`ingest.volume.InputError` (one sentence) unless ``name`` is registered.
+
+    Examples
+    --------
+    >>> check_predictor("baseline")
+    >>> check_predictor("pointnet")
+    Traceback (most recent call last):
+    ...
+    ingest.volume.InputError: unknown compartment predictor 'pointnet' \
+(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: baseline
+    """
+    if name not in PREDICTORS:
+        known = ", ".join(sorted(PREDICTORS))
+        raise InputError(f"unknown compartment predictor {name!r} "
+                         f"(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: {known}")  # fmt: skip
+
+
 def register_predictor(name: str) -> Callable[[Predictor], Predictor]:
     """Add a compartment predictor under ``name`` (a decorator).
 
@@ -215,19 +234,23 @@ def _soma(skel: Skeleton, p: CompartmentParams) -> np.ndarray:
     return thick & (part == part[top])
 
 
+def _path_rows(graph: sparse.csr_matrix, sources: np.ndarray,
+               limit: float = np.inf) -> Iterator[tuple[slice, np.ndarray]]:  # fmt: skip
+    """Path lengths from ``sources`` to every node, in batches of rows that hold about 2e7
+    distances (a batch's slice of ``sources`` and its ``(batch, n)`` rows; ``inf``: out of
+    reach or beyond ``limit``)."""
+    batch = max(1, int(2e7 // max(graph.shape[0], 1)))
+    for start in range(0, len(sources), batch):
+        part = slice(start, start + batch)
+        yield part, csgraph.dijkstra(graph, directed=False, indices=sources[part], limit=limit)
+
+
 def _within(graph: sparse.csr_matrix, sources: np.ndarray, weights: np.ndarray,
             limit: float) -> np.ndarray:  # fmt: skip
     """For every node, the sum of ``weights`` of the ``sources`` within ``limit`` of path."""
-    n = graph.shape[0]
-    total = np.zeros((n,) + weights.shape[1:], float)
-    if len(sources) == 0:
-        return total
-    batch = max(1, int(2e7 // max(n, 1)))
-    for start in range(0, len(sources), batch):
-        src = sources[start : start + batch]
-        d = csgraph.dijkstra(graph, directed=False, indices=src, limit=limit)
-        reach = np.isfinite(d)
-        total += reach.T.astype(float) @ weights[start : start + batch]
+    total = np.zeros((graph.shape[0],) + weights.shape[1:], float)
+    for part, rows in _path_rows(graph, sources, limit):
+        total += np.isfinite(rows).T.astype(float) @ weights[part]
     return total
 
 
@@ -499,13 +522,10 @@ def path_between(skel: Skeleton, sources: np.ndarray, targets: np.ndarray) -> np
     out = np.full(len(src), np.nan)
     if len(src) == 0:
         return out
-    g = skel.graph()
     unique, inverse = np.unique(src, return_inverse=True)
-    batch = max(1, int(2e7 // max(g.shape[0], 1)))
-    for start in range(0, len(unique), batch):
-        rows = csgraph.dijkstra(g, directed=False, indices=unique[start : start + batch])
-        sel = (inverse >= start) & (inverse < start + batch)
-        out[sel] = rows[inverse[sel] - start, tgt[sel]]
+    for part, rows in _path_rows(skel.graph(), unique):
+        sel = (inverse >= part.start) & (inverse < part.stop)
+        out[sel] = rows[inverse[sel] - part.start, tgt[sel]]
     out[~np.isfinite(out)] = np.nan
     return out
 
@@ -547,9 +567,7 @@ def cell_compartments(
     over the area of the axon's mesh faces, ``control_per_um`` per µm of axon cable (at
     least one when there is an axon), with a generator seeded by ``seed``.
     """
-    if predictor not in PREDICTORS:
-        known = ", ".join(sorted(PREDICTORS))
-        raise ValueError(f"unknown compartment predictor {predictor!r}; known: {known}")
+    check_predictor(predictor)
     votes = PREDICTORS[predictor](skel, evidence, mesh)
     labels = label_skeleton(skel, evidence, params, votes=votes)
     codes, coarse = labels.codes, labels.coarse

@@ -35,7 +35,7 @@ from ingest import objects as objects_stage
 from ingest import split as split_stage
 from ingest import synapses as synapses_stage
 from ingest.settings import IngestSettings
-from ingest.volume import InputError, Volume
+from ingest.volume import Volume
 
 SCAN_VERSION = 1  # bump when the chunk records change, so old work folders are not reused
 
@@ -549,10 +549,7 @@ def run_stages(
     echo: Callable[[str], None] = print,
 ) -> Path:
     """Run every registered stage on ``volume`` and write its tables; return their folder."""
-    if settings.compartment_predictor not in compartments_stage.PREDICTORS:
-        known = ", ".join(sorted(compartments_stage.PREDICTORS))
-        raise InputError(f"unknown compartment predictor {settings.compartment_predictor!r} "
-                         f"(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: {known}")  # fmt: skip
+    compartments_stage.check_predictor(settings.compartment_predictor)
     work = work_dir_for(volume, dataset, settings)
     if settings.fresh:
         shutil.rmtree(work, ignore_errors=True)
