@@ -52,14 +52,17 @@ def quality(tables: Path, phantom: Path) -> dict[str, float]:
     both = skeleton.index.intersection(planted.index)
     cable_err = (skeleton[both] / planted[both] - 1).abs()
     comp = zarr.open(str(phantom / "truth" / "compartments" / "0"), mode="r")[...]
-    coarse = np.zeros(256, np.uint8)  # our codes -> the phantom's (1 soma, 2 dendrite, 3 axon)
-    coarse[[1, 2, 3, 16, 17, 18, 19]] = [1, 3, 2, 2, 2, 3, 3]
+    from ingest.compartments import COARSE, NAMES
+    from ingest.phantom.scene import COMPARTMENT_NAMES
+
+    by_name = {name: code for code, name in COMPARTMENT_NAMES.items()}  # our codes -> planted
+    planted_code = np.array([by_name.get(NAMES.get(int(c), ""), 0) for c in COARSE], np.uint8)
     agree = total = 0
     for vertices, _, attributes in load_morphology(tables / "morphology")[1].values():
         idx = np.clip(np.rint(vertices / vox[::-1]).astype(int)[:, ::-1], 0,
                       np.array(comp.shape) - 1)  # fmt: skip
         t = comp[idx[:, 0], idx[:, 1], idx[:, 2]]
-        agree += int(np.sum((coarse[attributes["compartment"]] == t) & (t > 0)))
+        agree += int(np.sum((planted_code[attributes["compartment"]] == t) & (t > 0)))
         total += int(np.sum(t > 0))
     return {
         "cells_meshed": len(mesh_err),

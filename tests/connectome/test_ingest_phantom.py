@@ -169,6 +169,18 @@ def test_reingesting_the_same_volume_changes_nothing(
 
 
 # -- compartments (the documented baseline of ingest.compartments) ---------------------------
+def _planted_codes() -> np.ndarray:
+    """Our compartment codes (fine, as in the skeleton files) -> the phantom's truth codes."""
+    from ingest.compartments import COARSE, NAMES
+    from ingest.phantom.scene import COMPARTMENT_NAMES
+
+    planted = {name: code for code, name in COMPARTMENT_NAMES.items()}
+    return np.array([planted.get(NAMES.get(int(c), ""), 0) for c in COARSE], np.uint8)
+
+
+_PLANTED = _planted_codes()
+
+
 def _tables(cli_env) -> Path:
     return Path(cli_env["CONNECTOME_DATA_DIR"]) / "tables" / DATASET
 
@@ -193,14 +205,12 @@ def test_skeleton_nodes_agree_with_the_planted_compartments(phantom, cli_env):
 
     planted = zarr.open(str(phantom["path"] / "truth" / "compartments" / "0"), mode="r")[...]
     vox = np.array(phantom["voxel_size_nm_zyx"])[::-1]
-    coarse = np.zeros(256, np.uint8)  # our codes (precomputed) -> the phantom's 1 soma 2 den 3 ax
-    coarse[[1, 2, 3, 16, 17, 18, 19]] = [1, 3, 2, 2, 2, 3, 3]
     _, skeletons = load_morphology(_tables(cli_env) / "morphology")
     agree = total = 0
     for vertices, _, attributes in skeletons.values():
         idx = np.clip(np.rint(vertices / vox).astype(int)[:, ::-1], 0, np.array(planted.shape) - 1)
         truth = planted[idx[:, 0], idx[:, 1], idx[:, 2]]
-        ours = coarse[attributes["compartment"]]
+        ours = _PLANTED[attributes["compartment"]]
         agree += int(np.sum((ours == truth) & (truth > 0)))
         total += int(np.sum(truth > 0))
     assert total > 1000
@@ -280,8 +290,6 @@ def test_every_mesh_vertex_carries_the_compartment_of_its_skeleton_node(phantom,
     planted = zarr.open(str(phantom["path"] / "truth" / "compartments" / "0"), mode="r")[...]
     cells = zarr.open(str(phantom["path"] / "labels" / "cells" / "0"), mode="r")[...]
     vox = np.array(phantom["voxel_size_nm_zyx"])[::-1]
-    coarse = np.zeros(256, np.uint8)
-    coarse[[1, 2, 3, 16, 17, 18, 19]] = [1, 3, 2, 2, 2, 3, 3]
     agree = total = 0
     for body, (vertices, _) in meshes.items():
         with np.load(folder / f"{body}.compartments.npz") as saved:
@@ -291,7 +299,7 @@ def test_every_mesh_vertex_carries_the_compartment_of_its_skeleton_node(phantom,
         # a surface vertex's nearest voxel may belong to the neighbouring cell: skip those
         own = cells[idx[:, 0], idx[:, 1], idx[:, 2]] == np.uint64(body)
         truth = np.where(own, planted[idx[:, 0], idx[:, 1], idx[:, 2]], 0)
-        agree += int(np.sum((coarse[codes] == truth) & (truth > 0)))
+        agree += int(np.sum((_PLANTED[codes] == truth) & (truth > 0)))
         total += int(np.sum(truth > 0))
     assert agree / total >= 0.75
 
