@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 
 from graph.local import LocalNeo4j
 from graph.settings import LocalNeo4jSettings, Neo4jSettings
+
+PHANTOM_DATASET = "phantom"
 
 
 def free_port() -> int:
@@ -107,3 +111,28 @@ def api_url(neo4j_settings: Neo4jSettings, neo4j_server: LocalNeo4j) -> Iterator
     yield url
     server.should_exit = True
     thread.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
+    """The demo-sized phantom (seed 3, 64 x 256 x 256) ingested through the `connectome`
+    command as data set `phantom`; its ground truth with `path` and the ingest's `stderr`."""
+    out = tmp_path_factory.mktemp("phantom") / "p.zarr"
+    subprocess.run(
+        [connectome_bin, "phantom", str(out), "--seed", "3", "--shape", "64", "256", "256"],
+        env=cli_env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    proc = subprocess.run(
+        [connectome_bin, "ingest", str(out), "--dataset", PHANTOM_DATASET],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr
+    truth = json.loads((out / "ground_truth.json").read_text())
+    truth["path"], truth["stderr"] = out, proc.stderr
+    return truth

@@ -3,42 +3,16 @@ phantom's ground truth (which ingest never reads)."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from graph.ids import from_neo4j
 from graph.load import connect
+from tests.conftest import PHANTOM_DATASET as DATASET
 from tests.graph.test_load import graph_dump
-
-DATASET = "phantom"
-
-
-@pytest.fixture(scope="module")
-def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
-    out = tmp_path_factory.mktemp("phantom") / "p.zarr"
-    subprocess.run(
-        [connectome_bin, "phantom", str(out), "--seed", "3", "--shape", "64", "256", "256"],
-        env=cli_env,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
-    proc = subprocess.run(
-        [connectome_bin, "ingest", str(out), "--dataset", DATASET],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr
-    truth = json.loads((out / "ground_truth.json").read_text())
-    truth["path"], truth["stderr"] = out, proc.stderr
-    return truth
 
 
 def _graph_synapses(neo4j_settings) -> pd.DataFrame:
