@@ -1,23 +1,42 @@
-"""Per-request DataLoaders: resolvers ask for one neuron or one partner list, the loaders send
-one Cypher query per batch (so the number of round trips does not grow with the answer)."""
+"""Per-request DataLoaders: resolvers ask for one neuron, one partner list, one neuron's
+synapses; the loaders send one Cypher query per batch of keys that share their parameters,
+so the number of round trips does not grow with the length of the answer.
+
+Every key is ``(dataset, body_id, *parameters)``; a batch is split by ``(dataset,
+*parameters)`` and each group answered by one query over all its body ids.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
 from strawberry.dataloader import DataLoader
 
-from graph import queries
+from graph import queries, synapse_queries
 
-Key = tuple[str, int]  # (dataset, body id)
+Key = tuple[Any, ...]  # (dataset, body id, *parameters), all hashable
+Fetch = Callable[..., Awaitable[dict[int, Any]]]  # (dataset, body ids, *parameters) -> by body
 
 
-def _by_dataset(keys: list[Key]) -> dict[str, list[int]]:
-    grouped: dict[str, list[int]] = {}
-    for ds, body in keys:
-        grouped.setdefault(ds, []).append(body)
-    return grouped
+def grouped_loader(fetch: Fetch, missing: Callable[[], Any]) -> DataLoader[Key, Any]:
+    """A DataLoader that answers each group of keys sharing ``(dataset, *parameters)`` with
+    one ``fetch(dataset, body_ids, *parameters)``; bodies it does not return get
+    ``missing()``."""
+
+    async def load(keys: list[Key]) -> list[Any]:
+        groups: dict[tuple[Hashable, ...], list[int]] = {}
+        for ds, body, *params in keys:
+            groups.setdefault((ds, *params), []).append(body)
+        found: dict[Key, Any] = {}
+        for (ds, *params), bodies in groups.items():
+            unique = list(dict.fromkeys(bodies))
+            for body, value in (await fetch(ds, unique, *params)).items():
+                found[(ds, body, *params)] = value
+        return [found[k] if k in found else missing() for k in keys]
+
+    return DataLoader(load_fn=load)
 
 
 @dataclass
@@ -25,28 +44,51 @@ class Loaders:
     neuron: DataLoader[Key, dict[str, Any] | None]
     upstream: DataLoader[Key, list[dict[str, Any]]]
     downstream: DataLoader[Key, list[dict[str, Any]]]
+    compartments: DataLoader[Key, list[dict[str, Any]]]
+    organelles: DataLoader[Key, list[dict[str, Any]]]
+    synapses_of: DataLoader[Key, tuple[list[dict[str, Any]], bool]]
+    meta: DataLoader[str, dict[str, Any] | None]
 
 
 def make_loaders(reader: queries.Reader) -> Loaders:
-    async def load_neurons(keys: list[Key]) -> list[dict[str, Any] | None]:
-        found: dict[Key, dict[str, Any]] = {}
-        for ds, bodies in _by_dataset(keys).items():
-            for body, rec in (await queries.neurons_by_id(reader, ds, bodies)).items():
-                found[(ds, body)] = rec
-        return [found.get(k) for k in keys]
+    """The loaders of one request, all reading through ``reader``."""
 
-    def partner_loader(direction: str) -> DataLoader[Key, list[dict[str, Any]]]:
-        async def load(keys: list[Key]) -> list[list[dict[str, Any]]]:
-            found: dict[Key, list[dict[str, Any]]] = {}
-            for ds, bodies in _by_dataset(keys).items():
-                for body, rows in (await queries.partners(reader, ds, bodies, direction)).items():
-                    found[(ds, body)] = rows
-            return [found.get(k, []) for k in keys]
+    def partners(direction: str) -> Fetch:
+        async def fetch(ds: str, bodies: list[int], min_weight: int) -> dict[int, Any]:
+            return await queries.partners(reader, ds, bodies, direction, min_weight)
 
-        return DataLoader(load_fn=load)
+        return fetch
+
+    async def neurons(ds: str, bodies: list[int]) -> dict[int, Any]:
+        return await queries.neurons_by_id(reader, ds, bodies)
+
+    async def compartments(ds: str, bodies: list[int]) -> dict[int, Any]:
+        return await queries.compartments(reader, ds, bodies)
+
+    async def organelles(ds: str, bodies: list[int], kind: str) -> dict[int, Any]:
+        return await queries.organelles(reader, ds, bodies, kind)
+
+    async def synapses_of(
+        ds: str,
+        bodies: list[int],
+        direction: str,
+        where_: synapse_queries.SynapseFilter | None,
+        first: int,
+        after: int | None,
+    ) -> dict[int, Any]:
+        return await synapse_queries.synapses_of(
+            reader, ds, bodies, direction, first, after, where_
+        )
+
+    async def metas(datasets: list[str]) -> list[dict[str, Any] | None]:
+        return [await queries.dataset_meta(reader, ds) for ds in datasets]
 
     return Loaders(
-        neuron=DataLoader(load_fn=load_neurons),
-        upstream=partner_loader("upstream"),
-        downstream=partner_loader("downstream"),
+        neuron=grouped_loader(neurons, lambda: None),
+        upstream=grouped_loader(partners("upstream"), list),
+        downstream=grouped_loader(partners("downstream"), list),
+        compartments=grouped_loader(compartments, list),
+        organelles=grouped_loader(organelles, list),
+        synapses_of=grouped_loader(synapses_of, lambda: ([], False)),
+        meta=DataLoader(load_fn=metas),
     )

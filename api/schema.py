@@ -1,29 +1,48 @@
-"""The GraphQL schema (strawberry). Types are views over query-library records."""
+"""The GraphQL schema (strawberry): the root query and mutation over the query library.
+
+The types are in :mod:`api.views`; limits on depth and cost in :mod:`api.limits`. The
+schema as clients see it is printed to ``api/schema.graphql``
+(``python -m api.schema > api/schema.graphql``); a test fails when the two differ.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, NewType
+import sys
+from typing import Annotated, Any
 
+import numpy as np
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors
+from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter
 from strawberry.types import Info
 
-from graph import queries
+from api.limits import QueryLimits
+from api.views import (
+    AdjacencyConnection,
+    AdjacencyEdge,
+    BodyId,
+    CellTypeMatrix,
+    CellTypeMitoSummary,
+    Connection,
+    Dataset,
+    MitoSynapseAnalysis,
+    MitoSynapseRow,
+    Neuron,
+    NeuronConnection,
+    NeuronEdge,
+    NeuronFilter,
+    NeuronPath,
+    PageInfo,
+    SynapseConnection,
+    SynapseFilter,
+    UserError,
+    Vec3,
+    int_cursor,
+    page_size,
+)
+from graph import analysis, queries, synapse_queries
 from graph.ids import parse_body_id
 from graph.schema import DatasetNameError, check_dataset
-
-BodyId = strawberry.scalar(
-    NewType("BodyId", int),
-    serialize=lambda v: str(int(v)),
-    parse_value=parse_body_id,
-    description="A 64-bit unsigned body id, as a decimal string (JSON numbers lose "
-    "precision above 2**53).",
-)
-
-
-class UserError(Exception):
-    """A request the user can fix; its message becomes the GraphQL error."""
 
 
 def _dataset(name: str) -> str:
@@ -33,170 +52,23 @@ def _dataset(name: str) -> str:
         raise UserError(str(err)) from None
 
 
-@strawberry.type(description="A point; voxel coordinates of the base resolution unless named Nm.")
-class Vec3:
-    x: float
-    y: float
-    z: float
-
-    @classmethod
-    def of(cls, xyz: list[float] | None) -> Vec3 | None:
-        return None if xyz is None or None in xyz else cls(x=xyz[0], y=xyz[1], z=xyz[2])
-
-
-@strawberry.type
-class Dataset:
-    name: str
-    voxel_size_nm: Vec3 = strawberry.field(description="voxel size in nm, x y z")
-    synapses: int | None
+def _pair_cursor(after: str | None) -> tuple[int, int] | None:
+    if after is None:
+        return None
+    try:
+        pre, post = after.split(":")
+        return parse_body_id(pre), parse_body_id(post)
+    except ValueError:
+        raise UserError(f"after: {after!r} is not a connection cursor from this query") from None
 
 
-@strawberry.type(description="A cell segment (neuPrint :Segment/:Neuron).")
-class Neuron:
-    dataset: strawberry.Private[str]
+@strawberry.input(description="Annotations of one neuron; a field left out stays as it is.")
+class NeuronAnnotation:
     body_id: BodyId  # type: ignore[valid-type]
-    size: int = strawberry.field(description="voxel count")
-    pre: int = strawberry.field(description="presynaptic sites")
-    post: int = strawberry.field(description="postsynaptic sites")
-    type: str | None
-    instance: str | None
-    status: str | None
-    location: Vec3 | None = strawberry.field(description="a voxel inside the cell")
-    record: strawberry.Private[dict[str, Any]]
-
-    @classmethod
-    def from_record(cls, dataset: str, rec: dict[str, Any]) -> Neuron:
-        return cls(
-            dataset=dataset,
-            body_id=rec["bodyId"],
-            size=rec["size"],
-            pre=rec["pre"],
-            post=rec["post"],
-            type=rec.get("type"),
-            instance=rec.get("instance"),
-            status=rec.get("status"),
-            location=Vec3.of(rec.get("location")),
-            record=rec,
-        )
-
-    @strawberry.field(description="number of mitochondria assigned to this cell")
-    async def mitochondria(self, info: Info) -> int:
-        if "mitochondria" not in self.record:
-            full = await info.context.loaders.neuron.load((self.dataset, self.body_id))
-            self.record = full or {}
-        return int(self.record.get("mitochondria", 0))
-
-    @strawberry.field(description="cells that synapse onto this one, heaviest first")
-    async def upstream(self, info: Info) -> list[Partner]:
-        rows = await info.context.loaders.upstream.load((self.dataset, self.body_id))
-        return [
-            Partner(dataset=self.dataset, body_id=r["bodyId"], weight=r["weight"]) for r in rows
-        ]
-
-    @strawberry.field(description="cells this one synapses onto, heaviest first")
-    async def downstream(self, info: Info) -> list[Partner]:
-        rows = await info.context.loaders.downstream.load((self.dataset, self.body_id))
-        return [
-            Partner(dataset=self.dataset, body_id=r["bodyId"], weight=r["weight"]) for r in rows
-        ]
-
-
-@strawberry.type(description="A connected cell and the number of synapses (ConnectsTo.weight).")
-class Partner:
-    dataset: strawberry.Private[str]
-    body_id: BodyId  # type: ignore[valid-type]
-    weight: int
-
-    @strawberry.field
-    async def neuron(self, info: Info) -> Neuron | None:
-        rec = await info.context.loaders.neuron.load((self.dataset, self.body_id))
-        return Neuron.from_record(self.dataset, rec) if rec else None
-
-
-@strawberry.type
-class PageInfo:
-    has_next_page: bool
-    end_cursor: str | None
-
-
-@strawberry.type
-class NeuronEdge:
-    cursor: str
-    node: Neuron
-
-
-@strawberry.type
-class NeuronConnection:
-    edges: list[NeuronEdge]
-    page_info: PageInfo
-    total_count: int
-
-    @strawberry.field
-    def nodes(self) -> list[Neuron]:
-        return [e.node for e in self.edges]
-
-
-@strawberry.type(description="The presynaptic cell's mitochondrion nearest to a synapse.")
-class MitochondrionDistance:
-    element_id: int
-    euclidean_nm: float = strawberry.field(description="straight-line distance in nm")
-    distance: float | None = strawberry.field(
-        description="along-the-neuron distance in voxels (neuPrint's CloseTo.distance)"
-    )
-    location: Vec3 | None
-
-
-@strawberry.type(
-    description="A synaptic connection: a pre site in one cell, a post site in another."
-)
-class Synapse:
-    id: int
-    pre: BodyId  # type: ignore[valid-type]
-    post: BodyId  # type: ignore[valid-type]
-    confidence: float | None
-    synapse_type: str | None = strawberry.field(description="asymmetric or symmetric")
-    area_nm2: float | None = strawberry.field(
-        description="cleft area in nm² (half the junction mesh's area, as SyConn2)"
-    )
-    size: int | None = strawberry.field(description="junction voxels")
-    pre_location: Vec3 | None
-    post_location: Vec3 | None
-    closest_mitochondrion: MitochondrionDistance | None
-
-    @strawberry.field(description="distance in nm to the pre cell's nearest mitochondrion")
-    def mito_distance_nm(self) -> float | None:
-        m = self.closest_mitochondrion
-        return m.euclidean_nm if m else None
-
-    @classmethod
-    def from_record(cls, r: dict[str, Any]) -> Synapse:
-        mito = None
-        if r.get("mitoId") is not None:
-            mito = MitochondrionDistance(
-                element_id=r["mitoId"],
-                euclidean_nm=r["euclideanNm"],
-                distance=r.get("distance"),
-                location=Vec3.of(r.get("mitoLocation")),
-            )
-        return cls(
-            id=r["id"],
-            pre=r["pre"],
-            post=r["post"],
-            confidence=r.get("confidence"),
-            synapse_type=r.get("synapseType"),
-            area_nm2=r.get("areaNm2"),
-            size=r.get("size"),
-            pre_location=Vec3.of(r.get("preLocation")),
-            post_location=Vec3.of(r.get("postLocation")),
-            closest_mitochondrion=mito,
-        )
-
-
-def _page_size(info: Info, first: int) -> int:
-    cap = info.context.settings.max_page_size
-    if first < 1 or first > cap:
-        raise UserError(f"first must be between 1 and {cap}, not {first}")
-    return first
+    type: str | None = None
+    type_confidence: float | None = None
+    instance: str | None = None
+    status: str | None = None
 
 
 @strawberry.type
@@ -213,56 +85,208 @@ class Query:
             for r in rows
         ]
 
-    @strawberry.field(description="neurons of a data set ordered by body id, a page at a time")
+    @strawberry.field(description="neurons ordered by body id, filtered, a page at a time")
     async def neurons(
-        self, info: Info, dataset: str, first: int = 50, after: str | None = None
+        self,
+        info: Info,
+        dataset: str,
+        filter: NeuronFilter | None = None,
+        first: int = 50,
+        after: str | None = None,
     ) -> NeuronConnection:
         ds = _dataset(dataset)
-        first = _page_size(info, first)
-        try:
-            after_id = parse_body_id(after) if after else None
-        except ValueError as err:
-            raise UserError(f"after: {err}") from None
-        rows, has_next, total = await queries.neurons_page(info.context.reader, ds, first, after_id)
+        first = page_size(info, first)
+        where_ = filter.to_query() if filter else None
+        after_id = int_cursor(after, "neuron")
+        rows, has_next = await queries.neurons_page(
+            info.context.reader, ds, first, after_id, where_
+        )
         edges = [NeuronEdge(cursor=str(r["bodyId"]), node=Neuron.from_record(ds, r)) for r in rows]
         return NeuronConnection(
+            dataset=ds,
+            where=where_,
             edges=edges,
-            total_count=total,
             page_info=PageInfo(
                 has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
             ),
         )
 
-    @strawberry.field(description="one neuron by body id, or null")
+    @strawberry.field(description="one neuron (any segment) by body id, or null")
     async def neuron(self, info: Info, dataset: str, body_id: BodyId) -> Neuron | None:  # type: ignore[valid-type]
         ds = _dataset(dataset)
         rec = await info.context.loaders.neuron.load((ds, int(body_id)))
         return Neuron.from_record(ds, rec) if rec else None
 
     @strawberry.field(
-        description="synaptic connections, optionally from `pre` and/or to `post`, "
+        description="synaptic connections ordered by synapse id, filtered, a page at a time, "
         "with the distance to the pre cell's nearest mitochondrion"
     )
     async def synapses(
         self,
         info: Info,
         dataset: str,
-        pre: Annotated[BodyId | None, strawberry.argument()] = None,  # type: ignore[valid-type]
-        post: Annotated[BodyId | None, strawberry.argument()] = None,  # type: ignore[valid-type]
+        filter: SynapseFilter | None = None,
         first: int = 100,
-        after: int | None = None,
-    ) -> list[Synapse]:
+        after: str | None = None,
+    ) -> SynapseConnection:
         ds = _dataset(dataset)
-        first = _page_size(info, first)
-        rows = await queries.synapses(
+        first = page_size(info, first)
+        where_ = filter.to_query() if filter else None
+        after_id = int_cursor(after, "synapse")
+        rows, has_next = await synapse_queries.synapses_page(
+            info.context.reader, ds, first, after_id, where_
+        )
+        return SynapseConnection.of(ds, rows, has_next, where_)
+
+    @strawberry.field(
+        description="connections from `sources` (pre) to `targets` (post), either null for "
+        "any neuron, with weight >= minWeight, ordered by (pre, post), a page at a time"
+    )
+    async def adjacency(
+        self,
+        info: Info,
+        dataset: str,
+        sources: list[BodyId] | None = None,  # type: ignore[valid-type]
+        targets: list[BodyId] | None = None,  # type: ignore[valid-type]
+        min_weight: int = 1,
+        first: int = 1000,
+        after: str | None = None,
+    ) -> AdjacencyConnection:
+        ds = _dataset(dataset)
+        first = page_size(info, first)
+        rows, has_next = await queries.adjacency(
             info.context.reader,
             ds,
-            int(pre) if pre is not None else None,
-            int(post) if post is not None else None,
+            None if sources is None else [int(b) for b in sources],
+            None if targets is None else [int(b) for b in targets],
+            min_weight,
             first,
-            after,
+            _pair_cursor(after),
         )
-        return [Synapse.from_record(r) for r in rows]
+        edges = [
+            AdjacencyEdge(
+                cursor=f"{r['pre']}:{r['post']}",
+                node=Connection(
+                    pre=r["pre"], post=r["post"], weight=r["weight"], weight_hp=r.get("weightHP")
+                ),
+            )
+            for r in rows
+        ]
+        return AdjacencyConnection(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+        )
+
+    @strawberry.field(
+        description="synapses and connected neuron pairs between cell types (rows: pre type, "
+        "columns: post type); all annotated types unless `cellTypes` names some"
+    )
+    async def cell_type_connectivity(
+        self,
+        info: Info,
+        dataset: str,
+        cell_types: list[str] | None = None,
+        min_weight: int = 1,
+    ) -> CellTypeMatrix:
+        ds = _dataset(dataset)
+        rows = await queries.cell_type_connectivity(info.context.reader, ds, cell_types, min_weight)
+        names = (
+            list(cell_types)
+            if cell_types is not None
+            else sorted({r["pre"] for r in rows} | {r["post"] for r in rows})
+        )
+        index = {name: i for i, name in enumerate(names)}
+        weights = np.zeros((len(names), len(names)), np.int64)
+        pairs = np.zeros_like(weights)
+        for r in rows:
+            weights[index[r["pre"]], index[r["post"]]] = r["weight"]
+            pairs[index[r["pre"]], index[r["post"]]] = r["pairs"]
+        return CellTypeMatrix(
+            cell_types=names, weights=weights.tolist(), neuron_pairs=pairs.tolist()
+        )
+
+    @strawberry.field(
+        description="all shortest paths along connections of weight >= minWeight from one "
+        "cell to another, at most maxLength hops; time-boxed (the server's path_timeout_s)"
+    )
+    async def shortest_paths(
+        self,
+        info: Info,
+        dataset: str,
+        from_: Annotated[BodyId, strawberry.argument(name="from")],  # type: ignore[valid-type]
+        to: BodyId,  # type: ignore[valid-type]
+        min_weight: int = 1,
+        max_length: int = 5,
+    ) -> list[NeuronPath]:
+        ds = _dataset(dataset)
+        if not 1 <= max_length <= 10:
+            raise UserError(f"maxLength must be between 1 and 10, not {max_length}")
+        timeout = info.context.settings.path_timeout_s
+        try:
+            rows = await queries.shortest_paths(
+                info.context.reader, ds, int(from_), int(to), min_weight, max_length, timeout
+            )
+        except queries.QueryTimeout:
+            raise UserError(
+                f"the path search ran past its {timeout:g} s time box; lower maxLength or "
+                "raise minWeight"
+            ) from None
+        return [NeuronPath(body_ids=r["bodyIds"], weights=r["weights"]) for r in rows]
+
+    @strawberry.field(
+        description="SyConn2's analysis: the distance from each synapse made by cells of "
+        "`cellTypes` to the pre cell's nearest mitochondrion; per type, the synapses split "
+        "at the median cleft area, with the random control on axon surfaces and two-sided "
+        "Kolmogorov-Smirnov tests. `compartment` keeps synapses onto that postsynaptic "
+        "compartment or site (dendrite, soma, axon, spine_head, shaft)"
+    )
+    async def mito_synapse_distances(
+        self,
+        info: Info,
+        dataset: str,
+        cell_types: list[str],
+        min_confidence: float = 0.0,
+        min_type_confidence: float = 0.0,
+        compartment: str | None = None,
+    ) -> MitoSynapseAnalysis:
+        ds = _dataset(dataset)
+        if not cell_types:
+            raise UserError("cellTypes must name at least one cell type")
+        result = await analysis.mito_synapse_distances(
+            info.context.reader, ds, list(cell_types), min_confidence, min_type_confidence,
+            compartment,
+        )  # fmt: skip
+        return MitoSynapseAnalysis(
+            synapses=[MitoSynapseRow.from_record(r) for r in result.synapses],
+            summary=[CellTypeMitoSummary.of(s) for s in result.summary],
+        )
+
+
+def _require_admin(info: Info, what: str) -> None:
+    principal = getattr(info.context, "principal", None)
+    if getattr(principal, "role", None) != "admin":
+        raise UserError(f"{what} changes the graph and needs an admin token")
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="set the type, type confidence, instance or status of neurons (admin); "
+        "returns how many neurons were found and updated"
+    )
+    async def annotate_neurons(
+        self, info: Info, dataset: str, annotations: list[NeuronAnnotation]
+    ) -> int:
+        _require_admin(info, "annotateNeurons")
+        ds = _dataset(dataset)
+        rows: list[dict[str, Any]] = [
+            {"bodyId": int(a.body_id), "type": a.type, "typeConfidence": a.type_confidence,
+             "instance": a.instance, "status": a.status}
+            for a in annotations
+        ]  # fmt: skip
+        return await queries.annotate_neurons(info.context.reader, ds, rows)
 
 
 def _mask(error: Any) -> bool:
@@ -273,10 +297,17 @@ def _mask(error: Any) -> bool:
 
 schema = strawberry.Schema(
     query=Query,
+    mutation=Mutation,
     extensions=[
+        QueryLimits,
+        lambda: MaxAliasesLimiter(max_alias_count=50),
+        lambda: MaxTokensLimiter(max_token_count=5000),
         lambda: MaskErrors(
             should_mask_error=_mask,
             error_message="internal error while answering the query; see the server log",
-        )
+        ),
     ],
 )
+
+if __name__ == "__main__":
+    sys.stdout.write(schema.as_str() + "\n")

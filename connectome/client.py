@@ -47,7 +47,7 @@ class Client:
             data = self.query(
                 """query($ds: String!, $first: Int!, $after: String) {
                      neurons(dataset: $ds, first: $first, after: $after) {
-                       nodes { bodyId size pre post type mitochondria }
+                       nodes { bodyId size pre post type mitochondrionCount }
                        pageInfo { hasNextPage endCursor } } }""",
                 ds=dataset,
                 first=page_size,
@@ -58,7 +58,7 @@ class Client:
                 break
             after = data["pageInfo"]["endCursor"]
         frame = pd.DataFrame(
-            rows, columns=["bodyId", "size", "pre", "post", "type", "mitochondria"]
+            rows, columns=["bodyId", "size", "pre", "post", "type", "mitochondrionCount"]
         )
         frame["bodyId"] = frame["bodyId"].map(int)
         return frame
@@ -70,21 +70,23 @@ class Client:
         rows, after = [], None
         while True:
             page = self.query(
-                """query($ds: String!, $pre: BodyId, $post: BodyId, $first: Int!, $after: Int) {
-                     synapses(dataset: $ds, pre: $pre, post: $post, first: $first,
-                              after: $after) {
-                       id pre post confidence synapseType areaNm2 mitoDistanceNm
-                       preLocation { x y z } } }""",
+                """query($ds: String!, $filter: SynapseFilter, $first: Int!, $after: String) {
+                     synapses(dataset: $ds, filter: $filter, first: $first, after: $after) {
+                       nodes { id pre post confidence synapseType areaNm2 mitoDistanceNm
+                               preLocation { x y z } }
+                       pageInfo { hasNextPage endCursor } } }""",
                 ds=dataset,
-                pre=None if pre is None else str(pre),
-                post=None if post is None else str(post),
+                filter={
+                    "preBodyIds": None if pre is None else [str(pre)],
+                    "postBodyIds": None if post is None else [str(post)],
+                },
                 first=page_size,
                 after=after,
             )["synapses"]
-            rows += page
-            if len(page) < page_size:
+            rows += page["nodes"]
+            if not page["pageInfo"]["hasNextPage"]:
                 break
-            after = page[-1]["id"]
+            after = page["pageInfo"]["endCursor"]
         frame = pd.json_normalize(rows)
         if not frame.empty:
             frame["pre"] = frame["pre"].map(int)

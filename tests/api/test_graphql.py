@@ -42,23 +42,23 @@ def test_neurons_are_paged_with_cursors(client):
 
 def test_neuron_lists_partners_with_weights(client):
     q = gql("""query($id: BodyId!) { neuron(dataset: "tiny", bodyId: $id) {
-        bodyId mitochondria downstream { bodyId weight neuron { post } }
+        bodyId mitochondrionCount downstream { bodyId weight neuron { post } }
         upstream { bodyId weight } } }""")
     a = client.execute(q, variable_values={"id": str(A)})["neuron"]
     assert a["downstream"] == [{"bodyId": str(B), "weight": 1, "neuron": {"post": 1}}]
-    assert a["upstream"] == [] and a["mitochondria"] == 1
+    assert a["upstream"] == [] and a["mitochondrionCount"] == 1
     b = client.execute(q, variable_values={"id": str(B)})["neuron"]
     assert b["upstream"] == [{"bodyId": str(A), "weight": 1}]
 
 
 def test_synapses_carry_the_mitochondrion_distance(client):
     data = client.execute(
-        gql("""query($pre: BodyId) { synapses(dataset: "tiny", pre: $pre) {
-        pre post confidence synapseType mitoDistanceNm
-        closestMitochondrion { euclideanNm } preLocation { x y z } } }"""),
+        gql("""query($pre: BodyId!) { synapses(dataset: "tiny", filter: {preBodyIds: [$pre]}) {
+        nodes { pre post confidence synapseType mitoDistanceNm
+        closestMitochondrion { euclideanNm } preLocation { x y z } } } }"""),
         variable_values={"pre": str(A)},
     )
-    (syn,) = data["synapses"]
+    (syn,) = data["synapses"]["nodes"]
     assert (syn["pre"], syn["post"]) == (str(A), str(B))
     assert syn["synapseType"] == "asymmetric" and syn["confidence"] > 0.9
     assert syn["mitoDistanceNm"] == pytest.approx((95**2 + 5**2 + 10**2) ** 0.5)
@@ -81,8 +81,8 @@ def test_cypher_round_trips_do_not_grow_with_the_neurons_returned(api_url, tiny_
         r = httpx.post(
             api_url + "/graphql",
             json={
-                "query": f"""{{ neurons(dataset: "tiny",
-            first: {first}) {{ nodes {{ bodyId mitochondria upstream {{ weight neuron {{ size }} }}
+                "query": f"""{{ neurons(dataset: "tiny", first: {first}) {{
+            nodes {{ bodyId mitochondrionCount upstream {{ weight neuron {{ size }} }}
             downstream {{ weight }} }} }} }}"""
             },
         )

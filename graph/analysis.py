@@ -1,0 +1,159 @@
+"""Analyses over the query library, shared by the API and the reports.
+
+:func:`mito_synapse_distances` is SyConn2's mitochondria–synapse analysis (Schubert et al.,
+thesis fig. 5.6) as one call: for the synapses made by neurons of some cell types, the
+straight-line distance from each synapse to the presynaptic cell's nearest mitochondrion;
+per cell type, the synapses split at that type's median cleft area into small (≤ median) and
+large (> median), with medians, quartiles and two-sided Kolmogorov–Smirnov tests of small vs
+large and of each against the random control (points on the type's axon surfaces, each with
+its nearest mitochondrion).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from graph.queries import Reader
+from graph.synapse_queries import control_point_rows, mito_synapse_rows
+
+
+@dataclass(frozen=True)
+class DistanceStats:
+    """Count, median and quartiles (nm) of a sample of distances (``None`` when empty)."""
+
+    n: int
+    median_nm: float | None
+    q1_nm: float | None
+    q3_nm: float | None
+
+    @classmethod
+    def of(cls, values: np.ndarray) -> DistanceStats:
+        """
+        Examples
+        --------
+        >>> DistanceStats.of(np.array([1.0, 2.0, 3.0, 4.0, 5.0]))
+        DistanceStats(n=5, median_nm=3.0, q1_nm=2.0, q3_nm=4.0)
+        >>> DistanceStats.of(np.array([])).median_nm is None
+        True
+        """
+        if len(values) == 0:
+            return cls(0, None, None, None)
+        q1, median, q3 = np.percentile(values, [25, 50, 75])
+        return cls(len(values), float(median), float(q1), float(q3))
+
+
+@dataclass(frozen=True)
+class KsTest:
+    """A two-sided two-sample Kolmogorov–Smirnov test."""
+
+    statistic: float
+    pvalue: float
+
+    @classmethod
+    def of(cls, a: np.ndarray, b: np.ndarray) -> KsTest | None:
+        """The test of ``a`` against ``b``, or ``None`` when either is empty.
+
+        Examples
+        --------
+        >>> KsTest.of(np.arange(50.0), np.arange(50.0) + 100).pvalue < 1e-6
+        True
+        """
+        if len(a) == 0 or len(b) == 0:
+            return None
+        result = stats.ks_2samp(a, b, alternative="two-sided")
+        return cls(float(result.statistic), float(result.pvalue))
+
+
+@dataclass(frozen=True)
+class CellTypeSummary:
+    """One cell type's synapses split at the median cleft area, and the control."""
+
+    cell_type: str
+    synapses: int
+    median_area_nm2: float | None
+    small: DistanceStats
+    large: DistanceStats
+    control: DistanceStats
+    ks_small_vs_large: KsTest | None
+    ks_small_vs_control: KsTest | None
+    ks_large_vs_control: KsTest | None
+
+
+@dataclass
+class MitoSynapseAnalysis:
+    """Per-synapse rows (with ``large``: area above the type's median) and the summaries."""
+
+    synapses: list[dict[str, Any]] = field(default_factory=list)
+    summary: list[CellTypeSummary] = field(default_factory=list)
+
+
+def summarise(
+    cell_type: str, rows: list[dict[str, Any]], control_nm: np.ndarray
+) -> CellTypeSummary:
+    """Split one type's synapse rows at their median cleft area and test the distances.
+
+    Rows without an area count in neither half; rows without a distance (the cell has no
+    mitochondrion) count in ``synapses`` but in no distance sample. Marks each row's
+    ``large``.
+
+    Examples
+    --------
+    >>> rows = [{"areaNm2": a, "euclideanNm": d} for a, d in [(1, 10), (2, 20), (3, 300),
+    ...                                                      (4, 400)]]
+    >>> s = summarise("A", rows, np.array([100.0, 200.0]))
+    >>> s.median_area_nm2, s.small.median_nm, s.large.median_nm, [r["large"] for r in rows]
+    (2.5, 15.0, 350.0, [False, False, True, True])
+    """
+    areas = np.array([np.nan if r["areaNm2"] is None else r["areaNm2"] for r in rows], float)
+    dist = np.array([np.nan if r["euclideanNm"] is None else r["euclideanNm"] for r in rows], float)
+    has_area = ~np.isnan(areas)
+    median = float(np.median(areas[has_area])) if has_area.any() else None
+    large = has_area & (areas > (median if median is not None else np.inf))
+    small = has_area & ~large
+    for r, is_large, known in zip(rows, large, has_area, strict=True):
+        r["large"] = bool(is_large) if known else None
+    measured = ~np.isnan(dist)
+    small_nm, large_nm = dist[small & measured], dist[large & measured]
+    control_nm = control_nm[~np.isnan(control_nm)]
+    return CellTypeSummary(
+        cell_type=cell_type,
+        synapses=len(rows),
+        median_area_nm2=median,
+        small=DistanceStats.of(small_nm),
+        large=DistanceStats.of(large_nm),
+        control=DistanceStats.of(control_nm),
+        ks_small_vs_large=KsTest.of(small_nm, large_nm),
+        ks_small_vs_control=KsTest.of(small_nm, control_nm),
+        ks_large_vs_control=KsTest.of(large_nm, control_nm),
+    )
+
+
+async def mito_synapse_distances(
+    reader: Reader,
+    dataset: str,
+    cell_types: list[str],
+    min_confidence: float = 0.0,
+    min_type_confidence: float = 0.0,
+    compartment: str | None = None,
+) -> MitoSynapseAnalysis:
+    """SyConn2's analysis for the synapses made by neurons of ``cell_types`` (see the
+    module); ``compartment`` keeps the synapses onto that postsynaptic compartment or site
+    (e.g. ``dendrite``, ``soma``, ``spine_head``). Two queries whatever the size."""
+    rows = await mito_synapse_rows(
+        reader, dataset, cell_types, min_confidence, min_type_confidence, compartment
+    )
+    controls = await control_point_rows(reader, dataset, cell_types, min_type_confidence)
+    out = MitoSynapseAnalysis(synapses=rows)
+    for cell_type in cell_types:
+        mine = [r for r in rows if r["cellType"] == cell_type]
+        control = np.array(
+            [c["euclideanNm"] for c in controls
+             if c["cellType"] == cell_type and c["euclideanNm"] is not None],
+            float,
+        )  # fmt: skip
+        out.summary.append(summarise(cell_type, mine, control))
+    return out
