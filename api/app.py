@@ -1,4 +1,10 @@
-"""The FastAPI application: GraphQL at /graphql, the web client at /, health at /healthz."""
+"""The FastAPI application: GraphQL at /graphql, neuPrint's HTTP subset under /api/, the web
+client at /, Neuroglancer files under /data/, health at /healthz.
+
+Every request but /healthz is authenticated (:mod:`api.auth`); the caller's
+:class:`~api.auth.Principal` is on ``request.state.principal`` and in the GraphQL context.
+A write by a non-admin (:class:`~api.auth.Forbidden`) is a 403.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +17,11 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from neo4j import AsyncGraphDatabase
 from strawberry.fastapi import BaseContext, GraphQLRouter
+from strawberry.types import ExecutionResult
 
+from api.auth import Authenticator, Forbidden, Principal, TokenStore, authentication
 from api.loaders import Loaders, make_loaders
+from api.neuprint import neuprint_router
 from api.precomputed import precomputed_router
 from api.schema import schema
 from api.settings import ApiSettings
@@ -21,11 +30,28 @@ from graph.settings import Neo4jSettings
 
 
 class Context(BaseContext):
-    """Per-request state: the query reader (counts round trips), DataLoaders, settings."""
+    """Per-request state: the query reader (counts round trips), DataLoaders, settings, and
+    who is asking (``principal``; mutations call :func:`api.auth.require_admin` on it)."""
 
-    def __init__(self, reader: queries.Reader, loaders: Loaders, settings: ApiSettings):
+    def __init__(
+        self,
+        reader: queries.Reader,
+        loaders: Loaders,
+        settings: ApiSettings,
+        principal: Principal,
+    ):
         super().__init__()
         self.reader, self.loaders, self.settings = reader, loaders, settings
+        self.principal = principal
+
+
+class _GraphQLRouter(GraphQLRouter):
+    """Answers 403 when a resolver refused a non-admin (``Forbidden``)."""
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        if any(isinstance(e.original_error, Forbidden) for e in result.errors or ()):
+            request.state.graphql_context.response.status_code = 403
+        return await super().process_result(request, result)
 
 
 def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
@@ -46,7 +72,13 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
     async def context(request: Request) -> Context:
         reader = queries.Reader(request.app.state.driver, neo4j.database, neo4j.query_timeout_s)
         request.state.reader = reader
-        return Context(reader=reader, loaders=make_loaders(reader), settings=settings)
+        request.state.graphql_context = Context(
+            reader=reader,
+            loaders=make_loaders(reader),
+            settings=settings,
+            principal=request.state.principal,
+        )
+        return request.state.graphql_context
 
     app = FastAPI(
         title="connectome",
@@ -54,10 +86,14 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
         description="Connectome query service: GraphQL at /graphql",
     )
     app.include_router(
-        GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql"), prefix="/graphql"
+        _GraphQLRouter(schema, context_getter=context, graphql_ide="graphiql"), prefix="/graphql"
     )
-
+    app.include_router(neuprint_router(settings, neo4j))
     app.include_router(precomputed_router(settings.data_dir / "precomputed"))
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, err: Forbidden) -> JSONResponse:
+        return JSONResponse({"error": str(err)}, status_code=403)
 
     @app.middleware("http")
     async def count_round_trips(request: Request, call_next: Any) -> Any:
@@ -66,6 +102,12 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
         if reader is not None:
             response.headers["X-Cypher-Round-Trips"] = str(reader.round_trips)
         return response
+
+    # added last, so it runs first: nothing is served before the caller is known
+    authenticator = Authenticator(
+        TokenStore(settings.tokens_file), settings.anonymous_reads_allowed
+    )
+    app.middleware("http")(authentication(authenticator))
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSONResponse:

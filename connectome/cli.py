@@ -173,19 +173,56 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 # -- serve ----------------------------------------------------------------------------------
-def serve(host: str, port: int) -> None:
+def serve(host: str, port: int, tls: bool = False) -> None:
+    """Serve the app; with ``tls`` over HTTPS (a self-signed certificate unless configured)."""
     import uvicorn
 
     from api.app import create_app
     from api.settings import ApiSettings
+    from api.tls import certificate
 
     neo4j = _neo4j_settings()
     _check_neo4j(neo4j)
     settings = ApiSettings(host=host, port=port, data_dir=CliSettings().data_dir)
+    ssl: dict[str, Any] = {}
+    if tls:
+        cert, key = certificate(
+            settings.data_dir / "tls", host, settings.tls_cert, settings.tls_key
+        )
+        ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
     app = create_app(settings, neo4j)
-    base = f"http://{host}:{port}"
-    print(f"web client: {base}/\nGraphQL (GraphiQL): {base}/graphql\n", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    base = f"{'https' if tls else 'http'}://{host}:{port}"
+    print(f"web client: {base}/\nGraphQL (GraphiQL): {base}/graphql", flush=True)
+    print(f"neuPrint API: {base}/api/ (neuprint.Client({base!r}, dataset=..., token=...))")
+    if tls and not settings.tls_cert:
+        print(f"certificate: {cert} (self-signed; clients pass verify=False or trust this file)")
+    if settings.anonymous_reads_allowed:
+        print("anonymous reads: on (tokens needed for writes)\n", flush=True)
+    else:
+        print("anonymous reads: off (make a token with `connectome token create`)\n", flush=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", **ssl)
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from api.auth import TokenStore
+    from api.settings import ApiSettings
+
+    store = TokenStore(ApiSettings(data_dir=CliSettings().data_dir).tokens_file)
+    if args.action == "create":
+        token, record = store.create(args.role, name=args.name)
+        print(token)
+        print(
+            f"made {record.role} token {record.name!r}; it is shown only now (the server keeps "
+            "its hash)",
+            file=sys.stderr,
+        )
+    elif args.action == "list":
+        for r in store.records():
+            print(f"{r.name}\t{r.role}\t{r.created}")
+    elif args.action == "revoke":
+        store.revoke(args.name)
+        print(f"revoked token {args.name!r}", file=sys.stderr)
+    return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -201,7 +238,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    serve(args.host, args.port)
+    serve(args.host, args.port, tls=args.tls)
     return 0
 
 
@@ -274,10 +311,25 @@ def build_parser() -> argparse.ArgumentParser:
                    "precomputed/, which `connectome serve` serves under /data/)")  # fmt: skip
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("serve", help="serve the GraphQL API and the web client")
-    p.add_argument("--host", default="127.0.0.1")
+    p = sub.add_parser("serve", help="serve the GraphQL API, neuPrint's API and the web client")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind; anonymous reads are on only for loopback hosts "
+                   "(CONNECTOME_API_ANONYMOUS_READS overrides)")  # fmt: skip
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--tls", action="store_true",
+                   help="serve HTTPS (certificate: CONNECTOME_API_TLS_CERT/_KEY, else a "
+                   "self-signed one made under the data dir's tls/)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("token", help="bearer tokens of the API (create, list, revoke)")
+    tok = p.add_subparsers(dest="action", required=True)
+    t = tok.add_parser("create", help="make a token and print it (shown only once)")
+    t.add_argument("--role", choices=["read", "admin"], required=True)
+    t.add_argument("--name", help="a name to list and revoke it by (default: <role>-<n>)")
+    tok.add_parser("list", help="name, role and creation time of every token")
+    t = tok.add_parser("revoke", help="remove a token")
+    t.add_argument("name")
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("demo", help="start Neo4j, make and ingest the demo phantom, serve")
     p.add_argument("--host", default="127.0.0.1")
@@ -289,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
+    from api.auth import TokenError
+    from api.tls import TlsError
     from graph.local import Neo4jSetupError
     from graph.schema import DatasetNameError
     from graph.tables import TableContractError
@@ -301,6 +355,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         TableContractError,
         InputError,
         FileExistsError,
+        TokenError,
+        TlsError,
     )
 
 
