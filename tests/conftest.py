@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -136,3 +137,39 @@ def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
     truth = json.loads((out / "ground_truth.json").read_text())
     truth["path"], truth["stderr"] = out, proc.stderr
     return truth
+
+
+def type_confidence(i: int) -> float:
+    """The type confidence the `typed` fixture gives the i-th phantom cell."""
+    return 0.95 if i % 2 == 0 else 0.6
+
+
+async def with_reader(neo4j_settings, work):
+    """Run ``work(reader)`` with a query-library reader on the test Neo4j."""
+    from neo4j import AsyncGraphDatabase
+
+    from graph import queries
+
+    driver = AsyncGraphDatabase.driver(
+        neo4j_settings.uri, auth=(neo4j_settings.username, neo4j_settings.password)
+    )
+    try:
+        return await work(queries.Reader(driver))
+    finally:
+        await driver.close()
+
+
+@pytest.fixture(scope="session")
+def typed(phantom, neo4j_settings) -> dict:
+    """The phantom with each cell's planted type (confidence 0.95 or 0.6, alternating)."""
+    rows = [
+        {"bodyId": int(c["id"]), "type": c["type"], "typeConfidence": type_confidence(i)}
+        for i, c in enumerate(phantom["cells"])
+    ]
+    from graph.queries import annotate_neurons
+
+    updated = asyncio.run(
+        with_reader(neo4j_settings, lambda r: annotate_neurons(r, PHANTOM_DATASET, rows))
+    )
+    assert updated == len(rows)
+    return phantom

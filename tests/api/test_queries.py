@@ -19,40 +19,12 @@ import pytest
 from gql import Client, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.requests import RequestsHTTPTransport
-from neo4j import AsyncGraphDatabase
 from neo4j.exceptions import ClientError
 from scipy import stats
 
-from graph import queries
 from tests.conftest import PHANTOM_DATASET as DS
-
-
-def _confidence(i: int) -> float:
-    return 0.95 if i % 2 == 0 else 0.6
-
-
-async def _with_reader(neo4j_settings, work):
-    driver = AsyncGraphDatabase.driver(
-        neo4j_settings.uri, auth=(neo4j_settings.username, neo4j_settings.password)
-    )
-    try:
-        return await work(queries.Reader(driver))
-    finally:
-        await driver.close()
-
-
-@pytest.fixture(scope="module")
-def typed(phantom, neo4j_settings) -> dict:
-    """The phantom with each cell's planted type (confidence 0.95 or 0.6, alternating)."""
-    rows = [
-        {"bodyId": int(c["id"]), "type": c["type"], "typeConfidence": _confidence(i)}
-        for i, c in enumerate(phantom["cells"])
-    ]
-    updated = asyncio.run(
-        _with_reader(neo4j_settings, lambda r: queries.annotate_neurons(r, DS, rows))
-    )
-    assert updated == len(rows)
-    return phantom
+from tests.conftest import type_confidence as _confidence
+from tests.conftest import with_reader as _with_reader
 
 
 @pytest.fixture(scope="module")
