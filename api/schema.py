@@ -16,6 +16,7 @@ from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter
 from strawberry.types import Info
 
+from api.auth import Forbidden, require_admin
 from api.limits import QueryLimits
 from api.views import (
     AdjacencyConnection,
@@ -264,12 +265,6 @@ class Query:
         )
 
 
-def _require_admin(info: Info, what: str) -> None:
-    principal = getattr(info.context, "principal", None)
-    if getattr(principal, "role", None) != "admin":
-        raise UserError(f"{what} changes the graph and needs an admin token")
-
-
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
@@ -279,7 +274,7 @@ class Mutation:
     async def annotate_neurons(
         self, info: Info, dataset: str, annotations: list[NeuronAnnotation]
     ) -> int:
-        _require_admin(info, "annotateNeurons")
+        require_admin(info.context.principal)
         ds = _dataset(dataset)
         rows: list[dict[str, Any]] = [
             {"bodyId": int(a.body_id), "type": a.type, "typeConfidence": a.type_confidence,
@@ -292,7 +287,9 @@ class Mutation:
 def _mask(error: Any) -> bool:
     """Hide internal errors (driver, Cypher) behind a generic message; keep the user's."""
     original = getattr(error, "original_error", None)
-    return original is not None and not isinstance(original, UserError | ValueError | GraphQLError)
+    return original is not None and not isinstance(
+        original, UserError | ValueError | GraphQLError | Forbidden
+    )
 
 
 schema = strawberry.Schema(

@@ -358,3 +358,26 @@ def test_the_printed_schema_is_current():
     assert printed.read_text() == schema.as_str() + "\n", (
         "api/schema.graphql is stale: run `.venv/bin/python -m api.schema > api/schema.graphql`"
     )
+
+
+def test_annotations_need_an_admin_token_and_change_the_graph(https_url, tokens, typed):
+    body = str(typed["cells"][0]["id"])
+    mutation = """mutation($id: BodyId!) { annotateNeurons(dataset: "phantom",
+        annotations: [{bodyId: $id, instance: "left", status: "Reviewed"}]) }"""
+
+    def post(token: str, query: str, **variables) -> dict:
+        r = httpx.post(
+            https_url + "/graphql",
+            json={"query": query, "variables": variables},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=False,
+            timeout=30,
+        )
+        return r.json()
+
+    refused = post(tokens["read"], mutation, id=body)
+    assert refused["errors"][0]["message"] == "this needs an admin token"
+    assert post(tokens["admin"], mutation, id=body)["data"]["annotateNeurons"] == 1
+    neuron = post(tokens["read"], """query($id: BodyId!) { neuron(dataset: "phantom",
+        bodyId: $id) { instance status type } }""", id=body)["data"]["neuron"]  # fmt: skip
+    assert neuron == {"instance": "left", "status": "Reviewed", "type": typed["cells"][0]["type"]}
