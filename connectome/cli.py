@@ -243,6 +243,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # -- demo -----------------------------------------------------------------------------------
+# -- annotate -------------------------------------------------------------------------------
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from graph.annotations import annotate, read_annotations
+    from graph.schema import check_dataset
+
+    rows = read_annotations(args.table)
+    settings = _neo4j_settings()
+    _check_neo4j(settings)
+    updated = annotate(settings, check_dataset(args.dataset), rows)
+    print(f"annotated {updated} of {len(rows)} neurons of {args.dataset}"
+          + ("" if updated == len(rows) else " (the others are not in the data set)"))  # fmt: skip
+    return 0
+
+
+def _demo_types(phantom: Path) -> Path:
+    """The phantom's planted cell types as an annotation table (a stand-in for the cell-type
+    model of issue 5, which will predict them)."""
+    import json
+
+    import pandas as pd
+
+    truth = json.loads((phantom / "ground_truth.json").read_text())
+    table = phantom.parent / "cell_types.csv"
+    pd.DataFrame(
+        {"bodyId": [str(c["id"]) for c in truth["cells"]],
+         "type": [c["type"] for c in truth["cells"]], "typeConfidence": 1.0}
+    ).to_csv(table, index=False)  # fmt: skip
+    return table
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from graph.local import LocalNeo4j
     from ingest.phantom import make_phantom
@@ -254,6 +284,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
         phantom.parent.mkdir(parents=True, exist_ok=True)
         make_phantom(phantom, seed=0, shape_zyx=tuple(args.shape), progress=True)
     folder = ingest(phantom, "demo")
+    from graph.annotations import annotate, read_annotations
+
+    types = read_annotations(_demo_types(phantom))
+    updated = annotate(_neo4j_settings(), "demo", types)
+    print(f"cell types of {updated} neurons from the phantom's ground truth "
+          "(the cell-type model will predict them)")  # fmt: skip
     from ingest.export import export_precomputed
 
     out = export_precomputed(folder, CliSettings().data_dir / "precomputed")
@@ -331,6 +367,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("name")
     p.set_defaults(func=cmd_token)
 
+    p = sub.add_parser("annotate", help="set neuron types, type confidences, instances, "
+                       "statuses from a table")  # fmt: skip
+    p.add_argument("dataset", help="a loaded data set")
+    p.add_argument("table", help="CSV (or .parquet) with bodyId and any of type, "
+                   "typeConfidence, instance, status; empty cells change nothing")  # fmt: skip
+    p.set_defaults(func=cmd_annotate)
+
     p = sub.add_parser("demo", help="start Neo4j, make and ingest the demo phantom, serve")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
@@ -343,6 +386,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _user_errors() -> tuple[type[BaseException], ...]:
     from api.auth import TokenError
     from api.tls import TlsError
+    from graph.annotations import AnnotationTableError
     from graph.local import Neo4jSetupError
     from graph.schema import DatasetNameError
     from graph.tables import TableContractError
@@ -357,6 +401,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         FileExistsError,
         TokenError,
         TlsError,
+        AnnotationTableError,
     )
 
 

@@ -1,0 +1,84 @@
+"""Neuron annotations from a table: cell type, type confidence, instance, status.
+
+A CSV (or Parquet) file with a ``bodyId`` column and any of ``type``, ``typeConfidence``,
+``instance``, ``status`` sets those properties of the named neurons in one write
+transaction (:func:`graph.queries.annotate_neurons`); empty cells leave a property as it is.
+This is how a scientist's proofread types reach the graph, and how the demo gives its phantom
+cells the types the cell-type model (issue 5) will predict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from neo4j import AsyncGraphDatabase
+
+from graph.ids import parse_body_id
+from graph.queries import ANNOTATION_FIELDS, Reader, annotate_neurons
+from graph.settings import Neo4jSettings
+
+
+class AnnotationTableError(ValueError):
+    """An annotation table that cannot be read; the message names the file and the fault."""
+
+
+def read_annotations(path: str | Path) -> list[dict[str, Any]]:
+    """The rows of an annotation table (CSV, or Parquet by its suffix), checked.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> f = os.path.join(tempfile.mkdtemp(), "types.csv")
+    >>> _ = open(f, "w").write("bodyId,type,typeConfidence\\n18446744073709551615,KC,0.9\\n12,,\\n")
+    >>> read_annotations(f)
+    [{'bodyId': 18446744073709551615, 'type': 'KC', 'typeConfidence': 0.9}, {'bodyId': 12}]
+    """
+    path = Path(path)
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={"bodyId": str, "type": str, "instance": str,
+                                             "status": str})  # fmt: skip
+    except (OSError, ValueError) as err:
+        raise AnnotationTableError(f"cannot read the annotation table {path}: {err}") from None
+    if "bodyId" not in frame:
+        raise AnnotationTableError(
+            f"{path} has no bodyId column; expected bodyId and any of {list(ANNOTATION_FIELDS)}"
+        )
+    unknown = [c for c in frame.columns if c != "bodyId" and c not in ANNOTATION_FIELDS]
+    if unknown:
+        raise AnnotationTableError(
+            f"{path} has columns {unknown} that are not annotations; "
+            f"expected any of {list(ANNOTATION_FIELDS)}"
+        )
+    rows = []
+    for i, record in enumerate(frame.to_dict("records")):
+        try:
+            row: dict[str, Any] = {"bodyId": parse_body_id(record["bodyId"])}
+        except ValueError as err:
+            raise AnnotationTableError(f"{path}, row {i + 2}: {err}") from None
+        for key in ANNOTATION_FIELDS:
+            value = record.get(key)
+            if value is not None and not (isinstance(value, float) and pd.isna(value)):
+                row[key] = float(value) if key == "typeConfidence" else value
+        rows.append(row)
+    return rows
+
+
+def annotate(settings: Neo4jSettings, dataset: str, rows: list[dict[str, Any]]) -> int:
+    """Write the annotation rows to ``dataset``; return how many neurons were updated."""
+
+    async def run() -> int:
+        driver = AsyncGraphDatabase.driver(
+            settings.uri, auth=(settings.username, settings.password or "")
+        )
+        try:
+            return await annotate_neurons(Reader(driver, settings.database), dataset, rows)
+        finally:
+            await driver.close()
+
+    return asyncio.run(run())
