@@ -184,7 +184,13 @@ def read_skeleton(
 
 
 def _parse_body(text: str) -> int:
-    """A body id as neuPrint clients send it: decimal, signed 64-bit as stored, or unsigned."""
+    """A body id as neuPrint clients send it: decimal, signed 64-bit as stored, or unsigned.
+
+    Examples
+    --------
+    >>> _parse_body("42"), _parse_body("-1") == 2**64 - 1, _parse_body("18446744073709551615")
+    (42, True, 18446744073709551615)
+    """
     value = int(text.strip(), 10)  # ValueError for anything else
     if value < 0:
         if value < -(2**63):
