@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from neo4j import AsyncGraphDatabase
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import ExecutionResult
 
@@ -58,11 +57,10 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
     """Build the app; the Neo4j driver opens with the app and closes with it."""
     if neo4j.password is None:
         raise ValueError("no Neo4j password: run `connectome neo4j start` or set NEO4J_PASSWORD")
-    auth = (neo4j.username, neo4j.password)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        driver = AsyncGraphDatabase.driver(neo4j.uri, auth=auth)
+        driver = queries.async_driver(neo4j)
         app.state.driver = driver
         try:
             yield

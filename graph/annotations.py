@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from neo4j import AsyncGraphDatabase
 
 from graph.ids import parse_body_id
-from graph.queries import ANNOTATION_FIELDS, Reader, annotate_neurons
+from graph.queries import ANNOTATION_FIELDS, Reader, annotate_neurons, async_driver
 from graph.settings import Neo4jSettings
 
 
@@ -73,9 +72,7 @@ def annotate(settings: Neo4jSettings, dataset: str, rows: list[dict[str, Any]]) 
     """Write the annotation rows to ``dataset``; return how many neurons were updated."""
 
     async def run() -> int:
-        driver = AsyncGraphDatabase.driver(
-            settings.uri, auth=(settings.username, settings.password or "")
-        )
+        driver = async_driver(settings)
         try:
             return await annotate_neurons(Reader(driver, settings.database), dataset, rows)
         finally:

@@ -16,11 +16,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncDriver, Query, RoutingControl
+from neo4j import AsyncDriver, AsyncGraphDatabase, Query, RoutingControl
 from neo4j.exceptions import ClientError
 
 from graph.ids import from_neo4j, to_neo4j
 from graph.schema import label
+from graph.settings import Neo4jSettings
+
+
+def async_driver(settings: Neo4jSettings) -> AsyncDriver:
+    """An async driver for ``settings`` (the caller closes it). The server's notifications
+    (e.g. "property key does not exist" for a property no node has yet) are switched off:
+    absent properties are nulls by design here, and each would be a log line per query."""
+    return AsyncGraphDatabase.driver(
+        settings.uri,
+        auth=(settings.username, settings.password or ""),
+        notifications_min_severity="OFF",
+    )
 
 
 class QueryTimeout(Exception):

@@ -146,13 +146,9 @@ def type_confidence(i: int) -> float:
 
 async def with_reader(neo4j_settings, work):
     """Run ``work(reader)`` with a query-library reader on the test Neo4j."""
-    from neo4j import AsyncGraphDatabase
-
     from graph import queries
 
-    driver = AsyncGraphDatabase.driver(
-        neo4j_settings.uri, auth=(neo4j_settings.username, neo4j_settings.password)
-    )
+    driver = queries.async_driver(neo4j_settings)
     try:
         return await work(queries.Reader(driver))
     finally:

@@ -22,6 +22,7 @@ from gql.transport.requests import RequestsHTTPTransport
 from neo4j.exceptions import ClientError
 from scipy import stats
 
+from graph import queries
 from tests.conftest import PHANTOM_DATASET as DS
 from tests.conftest import type_confidence as _confidence
 from tests.conftest import with_reader as _with_reader
@@ -381,3 +382,11 @@ def test_annotations_need_an_admin_token_and_change_the_graph(https_url, tokens,
     neuron = post(tokens["read"], """query($id: BodyId!) { neuron(dataset: "phantom",
         bodyId: $id) { instance status type } }""", id=body)["data"]["neuron"]  # fmt: skip
     assert neuron == {"instance": "left", "status": "Reviewed", "type": typed["cells"][0]["type"]}
+
+
+def test_a_read_past_its_time_box_stops_with_a_clear_error(neo4j_settings):
+    async def slow(reader):
+        await reader.rows("UNWIND range(1, 1000000000) AS x RETURN sum(x * x) AS s", timeout_s=0.5)
+
+    with pytest.raises(queries.QueryTimeout, match="longer than 0.5 s"):
+        asyncio.run(_with_reader(neo4j_settings, slow))
