@@ -1,9 +1,17 @@
 """Load a data set's Parquet tables into Neo4j as neuPrint's model (DESIGN.md).
 
-A load replaces the data set: its old nodes are deleted in batches, the new ones created in
-batched ``UNWIND`` transactions with every value a parameter, and the ``:Meta`` node written
-last. So loading the same tables twice leaves the same graph, and a data set whose load was
-interrupted has no ``:Meta`` node (the API does not list it) until a load completes.
+The model is defined once, column-wise: :func:`prepare` reads and cross-checks the tables and
+returns a :class:`Model`, a list of node kinds and relationship kinds whose rows come as
+pandas frames in chunks (the synapse-sized ones streamed from the Parquet files a chunk at a
+time). Two writers consume it: :func:`load` here, in batched ``UNWIND`` transactions with
+every value a parameter, and :mod:`graph.bulk`, as CSV files for ``neo4j-admin database
+import``. So both write the same graph, and a first load of ten million synapses never holds
+a Python object per row.
+
+A load replaces the data set: its old nodes are deleted in batches, the new ones created, and
+the ``:Meta`` node written last. So loading the same tables twice leaves the same graph, and a
+data set whose load was interrupted has no ``:Meta`` node (the API does not list it) until a
+load completes.
 
 Beside neuPrint's model it writes each cell's ``:Compartment`` nodes (axon, dendrite, soma)
 that ``:Includes`` the synapses and organelles lying in them, and SyConn2's ``:ControlPoint``
@@ -17,10 +25,15 @@ import datetime as _dt
 import json
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from neo4j import Driver, GraphDatabase
 
 from graph import tables
@@ -40,7 +53,7 @@ Progress = Callable[[str, int, int], None]  # (step, done, total)
 # Meta.postHighAccuracyThreshold, as neuPrint); 0.5 means "more vesicle evidence on the
 # presynaptic side than on the other", see ingest.synapses.
 HIGH_ACCURACY_CONFIDENCE = 0.5
-
+CHUNK_ROWS = 1_000_000  # table rows per chunk of the synapse-sized kinds
 
 # Segment properties from the neurons table (camelCase name: column; absent where null)
 NEURON_PROPERTIES = {
@@ -83,6 +96,57 @@ SYNAPSE_PROPERTIES = {
     "nVesicleCloudsPost1um": "n_vc_post_1um",
     "vesicleCloudVoxelsPost1um": "vc_voxels_post_1um",
 }
+# The properties that identify a node of each kind: the loader MATCHes a relationship's ends
+# on them and the bulk importer makes its node ids of them.
+KEYS: dict[str, tuple[str, ...]] = {
+    "Segment": ("bodyId",),
+    "SynapseSet": ("datasetBodyIds",),
+    "Synapse": ("synapseId", "type"),
+    "ElementSet": ("datasetBodyIdsType",),
+    "Element": ("elementId",),
+    "Compartment": ("bodyId", "type"),
+    "ControlPoint": ("pointId",),
+}
+LOCATION = ("x", "y", "z")  # node frame columns that become the `location` point
+LABELS = "labels"  # node frame column: the node's labels joined by ";"
+
+Chunks = Callable[[], Iterator[pd.DataFrame]]
+
+
+@dataclass(frozen=True)
+class Nodes:
+    """One kind of node, as frames: a column per property (null: absent), ``x, y, z`` for the
+    ``location`` point when present, and ``labels``; ``kind`` names the :data:`KEYS` entry."""
+
+    name: str
+    kind: str
+    rows: int
+    chunks: Chunks
+
+
+@dataclass(frozen=True)
+class Relationships:
+    """One kind of relationship, as frames: the :data:`KEYS` properties of either end as
+    ``start_<key>`` and ``end_<key>`` columns, then a column per property."""
+
+    name: str
+    type: str
+    start: str
+    end: str
+    rows: int | None  # None: known once written
+    chunks: Chunks
+
+
+@dataclass(frozen=True)
+class Model:
+    """A data set's graph as :func:`prepare` defines it; :func:`load` and
+    :func:`graph.bulk.bulk_import` write it."""
+
+    dataset: str
+    nodes: list[Nodes]
+    relationships: list[Relationships]
+    meta: dict[str, Any]
+    counts: dict[str, int]
 
 
 def connect(settings: Neo4jSettings) -> Driver:
@@ -92,44 +156,82 @@ def connect(settings: Neo4jSettings) -> Driver:
     return GraphDatabase.driver(settings.uri, auth=(settings.username, settings.password))
 
 
-def _batches(rows: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
+# -- reading the tables ------------------------------------------------------------------------
+def _nullable(kind: pa.DataType) -> Any:
+    """pandas types that keep integers and booleans with nulls what they are (not floats)."""
+    if pa.types.is_signed_integer(kind):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(kind):
+        return pd.BooleanDtype()
+    return None
 
 
-def _values(series: pd.Series) -> list[Any]:
-    """The column as plain Python values (int, float, str, bool), ``None`` where null.
+def _parquet(folder: str | os.PathLike, name: str) -> pq.ParquetFile:
+    """The table file, once its schema version is checked (as :func:`tables.read_table`)."""
+    path = Path(folder) / f"{name}.parquet"
+    version = None
+    if path.exists():
+        version = (pq.read_schema(path).metadata or {}).get(tables._KEY)
+    if version != str(tables.SCHEMA_VERSION).encode():
+        tables.read_table(folder, name)  # raises the contract's sentence
+    return pq.ParquetFile(path)
+
+
+def _read(folder: str | os.PathLike, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+    table = _parquet(folder, name).read(columns=columns)
+    return table.to_pandas(types_mapper=_nullable)
+
+
+def _read_chunks(
+    folder: str | os.PathLike, name: str, columns: list[str], rows: int
+) -> Iterator[pd.DataFrame]:
+    for batch in _parquet(folder, name).iter_batches(batch_size=rows, columns=columns):
+        yield batch.to_pandas(types_mapper=_nullable)
+
+
+def _slices(frame: pd.DataFrame, rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(frame), rows):
+        yield frame.iloc[start : start + rows]
+
+
+# -- column helpers ----------------------------------------------------------------------------
+def _body_ids(series: pd.Series) -> np.ndarray:
+    return uint64_to_int64(series.to_numpy(dtype=np.uint64))
+
+
+def _text(values: Any) -> pa.Array:
+    """A column (numbers or strings) as Arrow strings; a plain ``str`` stays a scalar."""
+    if isinstance(values, str):
+        return pa.scalar(values)
+    return pc.cast(pa.array(np.asarray(values)), pa.string())
+
+
+def _join(*parts: Any, sep: str = "") -> pd.Series:
+    """Columns and constants joined row by row into strings, in Arrow (millions of rows/s).
 
     Examples
     --------
-    >>> _values(pd.Series([1.5, float("nan")]))
-    [1.5, None]
+    >>> _join("ds", np.array([1, 2], np.uint64), np.array([7, 8]), sep=":").tolist()
+    ['ds:1:7', 'ds:2:8']
     """
-    return series.astype(object).where(series.notna(), None).tolist()
+    joined = pc.binary_join_element_wise(*(_text(p) for p in parts), pa.scalar(sep))
+    return pd.Series(joined.to_pandas(), copy=False)
 
 
-def _ints(series: pd.Series) -> list[int | None]:
-    """A column of integers that may hold nulls (read back as floats) as ints or ``None``."""
-    return _values(series.astype("Int64"))
+def _roi_info(pre: Any, post: Any) -> pd.Series:
+    """neuPrint's per-ROI counts as ``json.dumps`` writes them, built column-wise.
+
+    Examples
+    --------
+    >>> _roi_info(np.array([2]), np.array([0]))[0]
+    '{"whole_volume": {"pre": 2, "post": 0}}'
+    """
+    roi = json.dumps(WHOLE_VOLUME_ROI)
+    return _join("{" + roi + ': {"pre": ', pre, ', "post": ', post, "}}")
 
 
-def _body_ids(series: pd.Series) -> list[int]:
-    return uint64_to_int64(series.to_numpy(dtype=np.uint64)).tolist()
-
-
-def _xyz(frame: pd.DataFrame, prefix: str = "") -> list[list[Any]]:
-    return frame[[f"{prefix}x", f"{prefix}y", f"{prefix}z"]].to_numpy().tolist()
-
-
-def _records(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
-    """Rows (dicts) from equally long columns."""
-    keys = list(columns)
-    return [dict(zip(keys, values, strict=True)) for values in zip(*columns.values(), strict=True)]
-
-
-def _props(frame: pd.DataFrame, names: dict[str, str]) -> list[dict[str, Any]]:
-    """One ``{property: value}`` map per row, ``None`` (absent in Neo4j) where null."""
-    return _records({camel: _values(frame[col]) for camel, col in names.items()})
+def _props(frame: pd.DataFrame, names: dict[str, str]) -> dict[str, pd.Series]:
+    return {camel: frame[col] for camel, col in names.items()}
 
 
 def _check_bodies(frame: pd.DataFrame, table: str, columns: tuple[str, ...], known) -> None:
@@ -158,41 +260,43 @@ def _check_compartments(compartments: pd.DataFrame) -> None:
         )
 
 
-def _compartment_keys(
-    frame: pd.DataFrame, body: str, compartment: str, compartments: pd.DataFrame, ds: str
+def _included(
+    frame: pd.DataFrame, body: str, compartment: str, compartments: pd.DataFrame
 ) -> pd.DataFrame:
     """The rows of ``frame`` whose (body, compartment) names a row of ``compartments``, with
-    that compartment's ``bodyId``, ``type`` and import id ``key``."""
+    ``start_bodyId`` and ``start_type`` naming that Compartment node."""
     named = frame[frame[compartment].notna()]
     hit = named.merge(
-        compartments[["body_id", "compartment"]],
-        left_on=[body, compartment],
-        right_on=["body_id", "compartment"],
+        compartments[["body_id", "compartment"]].rename(
+            columns={"body_id": body, "compartment": compartment}
+        ),
+        on=[body, compartment],
         how="inner",
     )
-    return hit.assign(
-        bodyId=_body_ids(hit["body_id"]),
-        type=hit["compartment"],
-        key=ds + ":" + hit["body_id"].astype(str) + ":" + hit["compartment"],
-    )
+    return hit.assign(start_bodyId=_body_ids(hit[body]), start_type=hit[compartment])
 
 
-def prepare(folder: str | os.PathLike) -> dict[str, Any]:
-    """Read and cross-check the tables; return the rows the loader writes.
+# -- the model -------------------------------------------------------------------------------
+def prepare(
+    folder: str | os.PathLike, dataset: str | None = None, chunk_rows: int = CHUNK_ROWS
+) -> Model:
+    """Read and cross-check the tables; return the graph both writers write.
 
-    Kept apart from :func:`load` so that nothing reaches Neo4j when the tables are wrong.
-    Values that are null in the tables are ``None`` here (absent properties in Neo4j).
+    Kept apart from :func:`load` so that nothing reaches Neo4j when the tables are wrong. Only
+    the synapses' body ids and confidences are read whole here; the synapse-sized kinds read
+    their tables again a chunk of ``chunk_rows`` at a time when written.
     """
     meta = tables.read_meta(folder)
-    neurons = tables.read_table(folder, "neurons")
-    compartments = tables.read_table(folder, "compartments")
-    synapses = tables.read_table(folder, "synapses")
-    elements = tables.read_table(folder, "elements")
-    close_to = tables.read_table(folder, "close_to")
-    control_points = tables.read_table(folder, "control_points")
+    ds = check_dataset(dataset or meta["dataset"])
+    neurons = _read(folder, "neurons")
+    compartments = _read(folder, "compartments")
+    elements = _read(folder, "elements")
+    control_points = _read(folder, "control_points")
+    ends = _read(folder, "synapses", ["pre_body_id", "post_body_id", "confidence"])
+    close_rows = _parquet(folder, "close_to").metadata.num_rows
 
     known = neurons["body_id"]
-    _check_bodies(synapses, "synapses", ("pre_body_id", "post_body_id"), known)
+    _check_bodies(ends, "synapses", ("pre_body_id", "post_body_id"), known)
     _check_bodies(compartments, "compartments", ("body_id",), known)
     _check_bodies(control_points, "control_points", ("body_id",), known)
     _check_compartments(compartments)
@@ -204,180 +308,301 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
             f"{sorted(int(e) for e in unknown)[:5]}"
         )
 
-    ds = meta["dataset"]
-    hp = HIGH_ACCURACY_CONFIDENCE
-    synapses = synapses.assign(hp=synapses["confidence"] >= hp)
-    ids = neurons["body_id"]
-    pre = ids.map(synapses.groupby("pre_body_id").size()).fillna(0).astype(np.int64).tolist()
-    post = ids.map(synapses.groupby("post_body_id").size()).fillna(0).astype(np.int64).tolist()
-    big = (neurons["voxels"] >= meta.get("min_neuron_voxels", 0)).to_numpy()
-    is_neuron = (big | (np.asarray(pre) + np.asarray(post) > 0)).tolist()
+    lab = {k: label(ds, k).strip("`") for k in NODE_KINDS}
+    n_syn = len(ends)
+    wv = WHOLE_VOLUME_ROI
 
-    # what a body's compartments add to its Segment node
+    # -- segments ------------------------------------------------------------------------------
+    ids = neurons["body_id"]
+    pre = ends["pre_body_id"].value_counts().reindex(ids, fill_value=0).to_numpy(np.int64)
+    post = ends["post_body_id"].value_counts().reindex(ids, fill_value=0).to_numpy(np.int64)
+    big = (neurons["voxels"] >= meta.get("min_neuron_voxels", 0)).to_numpy()
+    is_neuron = big | (pre + post > 0)
     lengths = compartments.pivot(
         index="body_id", columns="compartment", values="path_length_nm"
     ).reindex(columns=list(PATH_LENGTH_PROPERTIES))
-    summary = {
-        camel: _values(ids.map(lengths[name])) for name, camel in PATH_LENGTH_PROPERTIES.items()
-    }
     somata = compartments.loc[compartments["compartment"] == "soma", "body_id"]
-    summary["hasSoma"] = _values(ids.isin(somata).where(ids.isin(compartments["body_id"])))
+    with_compartments = ids.isin(compartments["body_id"])
     totals = compartments.groupby("body_id")[["boutons", "spines"]].sum()
-    for col in ("boutons", "spines"):
-        summary[col] = _ints(ids.map(totals[col]))
-    neuron_props = [
-        a | b for a, b in zip(_props(neurons, NEURON_PROPERTIES), _records(summary), strict=True)
-    ]
-    neuron_rows = _records(
+    segments = pd.DataFrame(
         {
             "bodyId": _body_ids(ids),
-            "size": neurons["voxels"].tolist(),
+            "size": neurons["voxels"],
             "pre": pre,
             "post": post,
-            "location": _xyz(neurons),
-            "bboxMin": _xyz(neurons, "bbox_min_"),
-            "bboxMax": _xyz(neurons, "bbox_max_"),
-            "roiInfo": [
-                json.dumps({WHOLE_VOLUME_ROI: {"pre": a, "post": b}})
-                for a, b in zip(pre, post, strict=True)
-            ],
-            "isNeuron": is_neuron,
-            "props": neuron_props,
-        }
-    )
-
-    pairs = (
-        synapses.groupby(["pre_body_id", "post_body_id"])
-        .agg(weight=("synapse_id", "size"), weightHP=("hp", "sum"))
-        .reset_index()
-    )
-    pair_pre = pairs["pre_body_id"].astype(str)
-    pair_post = pairs["post_body_id"].astype(str)
-    weight = pairs["weight"].astype(str)
-    roi = json.dumps(WHOLE_VOLUME_ROI)  # roiInfo as json.dumps writes it, built column-wise
-    columns = {
-        "pre": _body_ids(pairs["pre_body_id"]),
-        "post": _body_ids(pairs["post_body_id"]),
-        "weight": pairs["weight"].tolist(),
-        "weightHP": pairs["weightHP"].astype(np.int64).tolist(),
-        "preKey": (ds + ":" + pair_pre + ":" + pair_post).tolist(),
-        "postKey": (ds + ":" + pair_post + ":" + pair_pre).tolist(),
-        "roiInfo": ("{" + roi + ': {"pre": ' + weight + ', "post": ' + weight + "}}").tolist(),
-    }
-    connects = _records(columns)
-    # neuPrint: one SynapseSet per body and partner (holding both directions' synapses)
-    sets = pd.DataFrame(
-        {
-            "key": columns["preKey"] + columns["postKey"],
-            "body": columns["pre"] + columns["post"],
-        }
-    ).drop_duplicates("key")
-    synapse_sets = list(zip(sets["key"].tolist(), sets["body"].tolist(), strict=True))
-    pre_ids = synapses["pre_body_id"].astype(str)
-    post_ids = synapses["post_body_id"].astype(str)
-    syn_rows = _records(
-        {
-            "id": synapses["synapse_id"].tolist(),
-            "confidence": _values(synapses["confidence"]),
-            "pre": _xyz(synapses, "pre_"),
-            "post": _xyz(synapses, "post_"),
-            "preKey": (ds + ":" + pre_ids + ":" + post_ids).tolist(),
-            "postKey": (ds + ":" + post_ids + ":" + pre_ids).tolist(),
-            "size": synapses["junction_voxels"].tolist(),
-            "synapseType": _values(synapses["synapse_type"]),
-            "preSite": _values(synapses["pre_site"]),
-            "postSite": _values(synapses["post_site"]),
-            "props": _props(synapses, SYNAPSE_PROPERTIES),
-        }
-    )
-
-    element_rows = _records(
-        {
-            "id": elements["element_id"].tolist(),
-            "type": elements["type"].tolist(),
-            "size": elements["voxels"].tolist(),
-            "overlap": _values(elements["overlap"]),
-            "location": _xyz(elements),
-            "setKey": (
-                ds + ":" + elements["body_id"].astype(str) + ":" + elements["type"]
-            ).tolist(),
-            "bodyId": _body_ids(elements["body_id"]),
-            "compartment": _values(elements["compartment"]),
-        }
-    )
-    element_sets = sorted({(e["setKey"], e["bodyId"], e["type"]) for e in element_rows})
-    close_rows = _records(
-        {
-            "synapse": close_to["synapse_id"].tolist(),
-            "element": close_to["element_id"].tolist(),
-            "euclideanNm": _values(close_to["euclidean_nm"]),
-            "distance": _values(close_to["distance_vx"]),
-        }
-    )
-
-    comp = _compartment_keys(compartments, "body_id", "compartment", compartments, ds)
-    compartment_rows = _records(
-        {
-            "key": comp["key"].tolist(),
-            "bodyId": comp["bodyId"].tolist(),
-            "type": comp["type"].tolist(),
-            "location": _xyz(comp),
-            "props": _props(comp, COMPARTMENT_PROPERTIES),
-        }
-    )
-    includes = []
-    for side in ("pre", "post"):
-        hit = _compartment_keys(
-            synapses, f"{side}_body_id", f"{side}_compartment", compartments, ds
-        )
-        includes += _records(
-            {
-                "key": hit["key"].tolist(),
-                "bodyId": hit["bodyId"].tolist(),
-                "type": hit["type"].tolist(),
-                "synapse": hit["synapse_id"].tolist(),
-                "side": [side] * len(hit),
-            }
-        )
-    hit = _compartment_keys(elements, "body_id", "compartment", compartments, ds)
-    element_includes = _records(
-        {
-            "key": hit["key"].tolist(),
-            "bodyId": hit["bodyId"].tolist(),
-            "type": hit["type"].tolist(),
-            "element": hit["element_id"].tolist(),
-        }
-    )
-
-    element_ids = _ints(control_points["element_id"])
-    point_rows = _records(
-        {
-            "id": control_points["point_id"].tolist(),
-            "bodyId": _body_ids(control_points["body_id"]),
-            "location": _xyz(control_points),
-            "element": element_ids,
-            "props": _props(
-                control_points, {"euclideanNm": "euclidean_nm", "distance": "distance_vx"}
+            "roiInfo": _roi_info(pre, post),
+            "status": "Traced",
+            "statusLabel": "Traced",
+            "bboxMin": neurons[["bbox_min_x", "bbox_min_y", "bbox_min_z"]].to_numpy().tolist(),
+            "bboxMax": neurons[["bbox_max_x", "bbox_max_y", "bbox_max_z"]].to_numpy().tolist(),
+            wv: True,
+            **_props(neurons, NEURON_PROPERTIES),
+            **{
+                camel: ids.map(lengths[name]).astype("float64")
+                for name, camel in PATH_LENGTH_PROPERTIES.items()
+            },
+            "hasSoma": pd.array(ids.isin(somata), dtype="boolean").copy(),
+            **{col: ids.map(totals[col]).astype("Int64") for col in ("boutons", "spines")},
+            "x": neurons["x"],
+            "y": neurons["y"],
+            "z": neurons["z"],
+            LABELS: np.where(
+                is_neuron,
+                f"Segment;Neuron;{lab['Segment']};{lab['Neuron']}",
+                f"Segment;{lab['Segment']}",
             ),
         }
     )
-    hit = _compartment_keys(
-        control_points.assign(compartment="axon"), "body_id", "compartment", compartments, ds
+    segments.loc[~with_compartments.to_numpy(), "hasSoma"] = pd.NA
+
+    # -- connections and synapse sets (one set per body and partner, both directions) --------
+    pairs = (
+        ends.assign(hp=ends["confidence"] >= HIGH_ACCURACY_CONFIDENCE)
+        .groupby(["pre_body_id", "post_body_id"], sort=True)
+        .agg(weight=("hp", "size"), weightHP=("hp", "sum"))
+        .reset_index()
     )
-    point_includes = _records(
+    pair_pre, pair_post = pairs["pre_body_id"].to_numpy(), pairs["post_body_id"].to_numpy()
+    pre_key = _join(ds, pair_pre, pair_post, sep=":")
+    post_key = _join(ds, pair_post, pair_pre, sep=":")
+    weight = pairs["weight"].to_numpy(np.int64)
+    connects = pd.DataFrame(
         {
-            "key": hit["key"].tolist(),
-            "bodyId": hit["bodyId"].tolist(),
-            "type": hit["type"].tolist(),
-            "point": hit["point_id"].tolist(),
+            "start_bodyId": uint64_to_int64(pair_pre),
+            "end_bodyId": uint64_to_int64(pair_post),
+            "weight": weight,
+            "weightHP": pairs["weightHP"].to_numpy(np.int64),
+            "roiInfo": _roi_info(weight, weight),
         }
     )
-    point_close = [
-        {"point": p["id"], "element": p["element"], **p["props"]}
-        for p in point_rows
-        if p["element"] is not None
-    ]
+    set_connects = pd.DataFrame({"start_datasetBodyIds": pre_key, "end_datasetBodyIds": post_key})
+    sets = pd.DataFrame(
+        {
+            "datasetBodyIds": pd.concat([pre_key, post_key], ignore_index=True),
+            "bodyId": np.concatenate([uint64_to_int64(pair_pre), uint64_to_int64(pair_post)]),
+        }
+    ).drop_duplicates("datasetBodyIds")
+    synapse_sets = pd.DataFrame(
+        {"datasetBodyIds": sets["datasetBodyIds"], LABELS: f"SynapseSet;{lab['SynapseSet']}"}
+    )
+    segment_sets = pd.DataFrame(
+        {"start_bodyId": sets["bodyId"], "end_datasetBodyIds": sets["datasetBodyIds"]}
+    )
+    del ends, pairs, sets
 
+    # -- synapses, streamed ----------------------------------------------------------------------
+    def synapse_chunks(columns: list[str]) -> Iterator[pd.DataFrame]:
+        return _read_chunks(folder, "synapses", columns, chunk_rows)
+
+    def synapse_nodes() -> Iterator[pd.DataFrame]:
+        for syn in synapse_chunks([f.name for f in tables.SCHEMAS["synapses"]]):
+            for side in ("pre", "post"):
+                yield pd.DataFrame(
+                    {
+                        "type": side,
+                        "synapseId": syn["synapse_id"],
+                        "confidence": syn["confidence"],
+                        "size": syn["junction_voxels"],
+                        "synapseType": syn["synapse_type"],
+                        "compartment": syn[f"{side}_site"],
+                        wv: True,
+                        **_props(syn, SYNAPSE_PROPERTIES),
+                        "x": syn[f"{side}_x"],
+                        "y": syn[f"{side}_y"],
+                        "z": syn[f"{side}_z"],
+                        LABELS: f"Synapse;{lab['Synapse']}",
+                    }
+                )
+
+    def set_synapses() -> Iterator[pd.DataFrame]:
+        for syn in synapse_chunks(["synapse_id", "pre_body_id", "post_body_id"]):
+            a, b = syn["pre_body_id"].to_numpy(), syn["post_body_id"].to_numpy()
+            for side, key in (("pre", (ds, a, b)), ("post", (ds, b, a))):
+                yield pd.DataFrame(
+                    {
+                        "start_datasetBodyIds": _join(*key, sep=":"),
+                        "end_synapseId": syn["synapse_id"],
+                        "end_type": side,
+                    }
+                )
+
+    def synapses_to() -> Iterator[pd.DataFrame]:
+        for syn in synapse_chunks(["synapse_id"]):
+            yield pd.DataFrame(
+                {
+                    "start_synapseId": syn["synapse_id"],
+                    "start_type": "pre",
+                    "end_synapseId": syn["synapse_id"],
+                    "end_type": "post",
+                }
+            )
+
+    def close_to() -> Iterator[pd.DataFrame]:
+        for close in _read_chunks(
+            folder, "close_to", [f.name for f in tables.SCHEMAS["close_to"]], chunk_rows
+        ):
+            yield pd.DataFrame(
+                {
+                    "start_synapseId": close["synapse_id"],
+                    "start_type": "pre",
+                    "end_elementId": close["element_id"],
+                    "euclideanNm": close["euclidean_nm"],
+                    "distance": close["distance_vx"],
+                }
+            )
+
+    def synapse_includes() -> Iterator[pd.DataFrame]:
+        columns = ["synapse_id"]
+        for side in ("pre", "post"):
+            columns += [f"{side}_body_id", f"{side}_compartment"]
+        for syn in synapse_chunks(columns):
+            for side in ("pre", "post"):
+                hit = _included(syn, f"{side}_body_id", f"{side}_compartment", compartments)
+                yield pd.DataFrame(
+                    {
+                        "start_bodyId": hit["start_bodyId"],
+                        "start_type": hit["start_type"],
+                        "end_synapseId": hit["synapse_id"],
+                        "end_type": side,
+                    }
+                )
+
+    # -- organelles, compartments, control points ---------------------------------------------
+    element_nodes = pd.DataFrame(
+        {
+            "elementId": elements["element_id"],
+            "type": elements["type"],
+            "size": elements["voxels"],
+            "overlap": elements["overlap"],
+            "compartment": elements["compartment"],
+            wv: True,
+            "x": elements["x"],
+            "y": elements["y"],
+            "z": elements["z"],
+            LABELS: f"Element;{lab['Element']}",
+        }
+    )
+    element_keys = _join(ds, elements["body_id"].to_numpy(), elements["type"], sep=":")
+    set_elements = pd.DataFrame(
+        {"start_datasetBodyIdsType": element_keys, "end_elementId": elements["element_id"]}
+    )
+    element_sets = pd.DataFrame(
+        {
+            "datasetBodyIdsType": element_keys,
+            "type": elements["type"],
+            "bodyId": _body_ids(elements["body_id"]),
+        }
+    ).drop_duplicates("datasetBodyIdsType")
+    segment_element_sets = pd.DataFrame(
+        {
+            "start_bodyId": element_sets["bodyId"],
+            "end_datasetBodyIdsType": element_sets["datasetBodyIdsType"],
+        }
+    )
+    element_set_nodes = element_sets.drop(columns="bodyId").assign(
+        **{LABELS: f"ElementSet;{lab['ElementSet']}"}
+    )
+
+    compartment_ids = _body_ids(compartments["body_id"])
+    compartment_nodes = pd.DataFrame(
+        {
+            "bodyId": compartment_ids,
+            "type": compartments["compartment"],
+            **_props(compartments, COMPARTMENT_PROPERTIES),
+            "x": compartments["x"],
+            "y": compartments["y"],
+            "z": compartments["z"],
+            LABELS: f"Compartment;{lab['Compartment']}",
+        }
+    )
+    has_compartment = pd.DataFrame(
+        {
+            "start_bodyId": compartment_ids,
+            "end_bodyId": compartment_ids,
+            "end_type": compartments["compartment"],
+        }
+    )
+    hit = _included(elements, "body_id", "compartment", compartments)
+    element_includes = pd.DataFrame(
+        {
+            "start_bodyId": hit["start_bodyId"],
+            "start_type": hit["start_type"],
+            "end_elementId": hit["element_id"],
+        }
+    )
+
+    point_nodes = pd.DataFrame(
+        {
+            "pointId": control_points["point_id"],
+            "bodyId": _body_ids(control_points["body_id"]),
+            "euclideanNm": control_points["euclidean_nm"],
+            "distance": control_points["distance_vx"],
+            "x": control_points["x"],
+            "y": control_points["y"],
+            "z": control_points["z"],
+            LABELS: f"ControlPoint;{lab['ControlPoint']}",
+        }
+    )
+    hit = _included(
+        control_points.assign(compartment="axon"), "body_id", "compartment", compartments
+    )
+    point_includes = pd.DataFrame(
+        {
+            "start_bodyId": hit["start_bodyId"],
+            "start_type": hit["start_type"],
+            "end_pointId": hit["point_id"],
+        }
+    )
+    closest = control_points[control_points["element_id"].notna()]
+    point_close = pd.DataFrame(
+        {
+            "start_pointId": closest["point_id"],
+            "end_elementId": closest["element_id"],
+            "euclideanNm": closest["euclidean_nm"],
+            "distance": closest["distance_vx"],
+        }
+    )
+
+    def whole(frame: pd.DataFrame) -> Chunks:
+        return lambda: _slices(frame, chunk_rows)
+
+    nodes = [
+        Nodes("segments", "Segment", len(segments), whole(segments)),
+        Nodes("synapse_sets", "SynapseSet", len(synapse_sets), whole(synapse_sets)),
+        Nodes("synapses", "Synapse", 2 * n_syn, synapse_nodes),
+        Nodes("element_sets", "ElementSet", len(element_set_nodes), whole(element_set_nodes)),
+        Nodes("elements", "Element", len(element_nodes), whole(element_nodes)),
+        Nodes("compartments", "Compartment", len(compartment_nodes), whole(compartment_nodes)),
+        Nodes("control_points", "ControlPoint", len(point_nodes), whole(point_nodes)),
+    ]
+    relationships = [
+        Relationships("segment_synapse_sets", "Contains", "Segment", "SynapseSet",
+                      len(segment_sets), whole(segment_sets)),
+        Relationships("connects_to", "ConnectsTo", "Segment", "Segment", len(connects),
+                      whole(connects)),
+        Relationships("set_connects_to", "ConnectsTo", "SynapseSet", "SynapseSet",
+                      len(set_connects), whole(set_connects)),
+        Relationships("set_synapses", "Contains", "SynapseSet", "Synapse", 2 * n_syn,
+                      set_synapses),
+        Relationships("synapses_to", "SynapsesTo", "Synapse", "Synapse", n_syn, synapses_to),
+        Relationships("segment_element_sets", "Contains", "Segment", "ElementSet",
+                      len(segment_element_sets), whole(segment_element_sets)),
+        Relationships("set_elements", "Contains", "ElementSet", "Element",
+                      len(set_elements), whole(set_elements)),
+        Relationships("close_to", "CloseTo", "Synapse", "Element", close_rows, close_to),
+        Relationships("has_compartment", "HasCompartment", "Segment", "Compartment",
+                      len(has_compartment), whole(has_compartment)),
+        Relationships("synapse_includes", "Includes", "Compartment", "Synapse", None,
+                      synapse_includes),
+        Relationships("element_includes", "Includes", "Compartment", "Element",
+                      len(element_includes), whole(element_includes)),
+        Relationships("point_includes", "Includes", "Compartment", "ControlPoint",
+                      len(point_includes), whole(point_includes)),
+        Relationships("point_close_to", "CloseTo", "ControlPoint", "Element",
+                      len(point_close), whole(point_close)),
+    ]  # fmt: skip
+
+    hp = HIGH_ACCURACY_CONFIDENCE
     vx = meta["voxel_size_nm_xyz"]
     meta_row = {
         "dataset": ds,
@@ -385,10 +610,10 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
         "voxelUnits": "nanometers",
         "primaryRois": [WHOLE_VOLUME_ROI],
         "superLevelRois": [WHOLE_VOLUME_ROI],
-        "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": len(synapses), "post": len(synapses)}}),
+        "roiInfo": json.dumps({WHOLE_VOLUME_ROI: {"pre": n_syn, "post": n_syn}}),
         "roiHierarchy": json.dumps({"name": "regions", "children": [{"name": WHOLE_VOLUME_ROI}]}),
-        "totalPreCount": len(synapses),
-        "totalPostCount": len(synapses),
+        "totalPreCount": n_syn,
+        "totalPostCount": n_syn,
         "postHighAccuracyThreshold": hp,
         "preHPThreshold": hp,
         "postHPThreshold": hp,
@@ -402,23 +627,45 @@ def prepare(folder: str | os.PathLike) -> dict[str, Any]:
         "neuroglancerMeta": "[]",
         "meshHost": "",
     }
-    return {
-        "dataset": ds,
-        "neurons": neuron_rows,
-        "connects": connects,
-        "synapses": syn_rows,
-        "synapse_sets": synapse_sets,
-        "elements": element_rows,
-        "element_sets": element_sets,
-        "close_to": close_rows,
-        "compartments": compartment_rows,
-        "synapse_includes": includes,
-        "element_includes": element_includes,
-        "control_points": point_rows,
-        "point_includes": point_includes,
-        "point_close_to": point_close,
-        "meta": meta_row,
+    counts = {
+        "neurons": len(segments),
+        "synapses": n_syn,
+        "connections": len(connects),
+        "elements": len(element_nodes),
+        "compartments": len(compartment_nodes),
+        "control points": len(point_nodes),
     }
+    return Model(ds, nodes, relationships, meta_row, counts)
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """A model frame as Arrow columns, the one conversion both writers use: NaN becomes null
+    and 32-bit floats are widened to the doubles Neo4j stores.
+
+    Examples
+    --------
+    >>> t = arrow_table(pd.DataFrame({"a": np.array([0.5, np.nan], np.float32)}))
+    >>> t.column("a").to_pylist(), t.schema.field("a").type
+    ([0.5, None], DataType(double))
+    """
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    return table.cast(
+        pa.schema(
+            pa.field(f.name, pa.float64()) if pa.types.is_float32(f.type) else f
+            for f in table.schema
+        )
+    )
+
+
+def write_meta_node(driver: Driver, model: Model, database: str) -> None:
+    """Write the data set's ``:Meta`` node (last: a data set without one is incomplete)."""
+    driver.execute_query(
+        "MERGE (d:DataModel {dataModelVersion: $v}) "
+        f"CREATE (m:Meta:{label(model.dataset, 'Meta')}) SET m = $meta CREATE (m)-[:Is]->(d)",
+        v=DATA_MODEL_VERSION,
+        meta=model.meta,
+        database_=database,
+    )
 
 
 def delete_dataset(driver: Driver, dataset: str, database: str = "neo4j") -> int:
@@ -438,6 +685,42 @@ def delete_dataset(driver: Driver, dataset: str, database: str = "neo4j") -> int
     return deleted
 
 
+def _node_statements(frame: pd.DataFrame) -> Iterator[tuple[str, list]]:
+    """(Cypher, rows) per label set of one chunk of nodes."""
+    for labels, group in frame.groupby(LABELS, sort=False):
+        table = arrow_table(group.drop(columns=LABELS))
+        located = set(LOCATION) <= set(table.column_names)
+        props = [c for c in table.column_names if not (located and c in LOCATION)]
+        names = ":".join(f"`{name}`" for name in str(labels).split(";"))
+        query = f"UNWIND $rows AS r CREATE (n:{names}) SET n += r.p"
+        if located:
+            query += ", n.location = point({x: r.x, y: r.y, z: r.z})"
+        rows = []
+        for row in table.to_pylist():
+            rows.append({"p": {k: row[k] for k in props}, **{k: row.get(k) for k in LOCATION}})
+        yield query, rows
+
+
+def _relationship_statement(ds: str, rels: Relationships, frame: pd.DataFrame) -> tuple[str, list]:
+    def match(var: str, end: str, kind: str) -> str:
+        keys = ", ".join(f"{k}: r.{end}_{k}" for k in KEYS[kind])
+        return f"MATCH ({var}:{label(ds, kind)} {{{keys}}}) "
+
+    table = arrow_table(frame)
+    ends = [c for c in table.column_names if c.startswith(("start_", "end_"))]
+    rows = [
+        {**{k: row[k] for k in ends}, "p": {k: v for k, v in row.items() if k not in ends}}
+        for row in table.to_pylist()
+    ]
+    query = (
+        "UNWIND $rows AS r "
+        + match("a", "start", rels.start)
+        + match("b", "end", rels.end)
+        + f"CREATE (a)-[x:{rels.type}]->(b) SET x += r.p"
+    )
+    return query, rows
+
+
 def load(
     folder: str | os.PathLike,
     settings: Neo4jSettings,
@@ -445,9 +728,8 @@ def load(
     dataset: str | None = None,
 ) -> dict[str, int]:
     """Replace the data set in Neo4j with the tables in ``folder``; return node counts."""
-    rows = prepare(folder)
-    ds = check_dataset(dataset or rows["dataset"])
-    rows["meta"]["dataset"] = ds
+    model = prepare(folder, dataset)
+    ds = model.dataset
     step = progress or (lambda *_: None)
     size = settings.batch_size
     with connect(settings) as driver:
@@ -458,166 +740,21 @@ def load(
         delete_dataset(driver, ds, db)
         step("delete old", 1, 1)
 
-        L = {k: label(ds, k) for k in NODE_KINDS}
-        wv = WHOLE_VOLUME_ROI
-        plans: list[tuple[str, list[dict[str, Any]], str]] = [
-            (
-                "neurons",
-                [r for r in rows["neurons"] if r["isNeuron"]],
-                f"CREATE (n:Segment:Neuron:{L['Segment']}:{L['Neuron']}) ",
-            ),
-            (
-                "segments",
-                [r for r in rows["neurons"] if not r["isNeuron"]],
-                f"CREATE (n:Segment:{L['Segment']}) ",
-            ),
-        ]
-        segment_props = (
-            "SET n.bodyId = r.bodyId, n.size = r.size, n.pre = r.pre, n.post = r.post, "
-            "n.roiInfo = r.roiInfo, n.status = 'Traced', n.statusLabel = 'Traced', "
-            "n.location = point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
-            f"n.bboxMin = r.bboxMin, n.bboxMax = r.bboxMax, n.`{wv}` = true, n += r.props"
-        )
-        statements = [
-            (name, data, "UNWIND $rows AS r " + create + segment_props)
-            for name, data, create in plans
-        ]
-        statements += [
-            (
-                "synapse sets",
-                [{"key": k, "bodyId": b} for k, b in rows["synapse_sets"]],
-                "UNWIND $rows AS r "
-                f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
-                f"CREATE (n)-[:Contains]->(:SynapseSet:{L['SynapseSet']} "
-                "{datasetBodyIds: r.key})",
-            ),
-            (
-                "connections",
-                rows["connects"],
-                "UNWIND $rows AS r "
-                f"MATCH (a:{L['Segment']} {{bodyId: r.pre}}), "
-                f"(b:{L['Segment']} {{bodyId: r.post}}), "
-                f"(sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
-                f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
-                f"CREATE (a)-[:ConnectsTo {{weight: r.weight, weightHP: r.weightHP, "
-                "roiInfo: r.roiInfo}]->(b) "
-                "CREATE (sa)-[:ConnectsTo]->(sb)",
-            ),
-            (
-                "synapses",
-                rows["synapses"],
-                "UNWIND $rows AS r "
-                f"MATCH (sa:{L['SynapseSet']} {{datasetBodyIds: r.preKey}}), "
-                f"(sb:{L['SynapseSet']} {{datasetBodyIds: r.postKey}}) "
-                f"CREATE (sa)-[:Contains]->(p:Synapse:{L['Synapse']} {{type: 'pre', "
-                "synapseId: r.id, confidence: r.confidence, "
-                "location: point({x: r.pre[0], y: r.pre[1], z: r.pre[2]}), "
-                f"size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
-                f"CREATE (sb)-[:Contains]->(q:Synapse:{L['Synapse']} {{type: 'post', "
-                "synapseId: r.id, confidence: r.confidence, "
-                "location: point({x: r.post[0], y: r.post[1], z: r.post[2]}), "
-                f"size: r.size, synapseType: r.synapseType, `{wv}`: true}}) "
-                "SET p += r.props, q += r.props, p.compartment = r.preSite, "
-                "q.compartment = r.postSite "
-                "CREATE (p)-[:SynapsesTo]->(q)",
-            ),
-            (
-                "element sets",
-                [{"key": k, "bodyId": b, "type": t} for k, b, t in rows["element_sets"]],
-                "UNWIND $rows AS r "
-                f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
-                f"CREATE (n)-[:Contains]->(:ElementSet:{L['ElementSet']} "
-                "{datasetBodyIdsType: r.key, type: r.type})",
-            ),
-            (
-                "elements",
-                rows["elements"],
-                "UNWIND $rows AS r "
-                f"MATCH (es:{L['ElementSet']} {{datasetBodyIdsType: r.setKey}}) "
-                f"CREATE (es)-[:Contains]->(:Element:{L['Element']} {{elementId: r.id, "
-                "type: r.type, size: r.size, overlap: r.overlap, compartment: r.compartment, "
-                "location: point({x: r.location[0], y: r.location[1], z: r.location[2]}), "
-                f"`{wv}`: true}})",
-            ),
-            (
-                "closest mitochondria",
-                rows["close_to"],
-                "UNWIND $rows AS r "
-                f"MATCH (s:{L['Synapse']} {{synapseId: r.synapse, type: 'pre'}}), "
-                f"(m:{L['Element']} {{elementId: r.element}}) "
-                "CREATE (s)-[:CloseTo {euclideanNm: r.euclideanNm, distance: r.distance}]->(m)",
-            ),
-            (
-                "compartments",
-                rows["compartments"],
-                "UNWIND $rows AS r "
-                f"MATCH (n:{L['Segment']} {{bodyId: r.bodyId}}) "
-                f"CREATE (n)-[:HasCompartment]->(c:Compartment:{L['Compartment']} "
-                "{type: r.type, bodyId: r.bodyId, "
-                "location: point({x: r.location[0], y: r.location[1], z: r.location[2]})}) "
-                "SET c += r.props",
-            ),
-            (
-                "synapses in compartments",
-                rows["synapse_includes"],
-                "UNWIND $rows AS r "
-                f"MATCH (c:{L['Compartment']} {{bodyId: r.bodyId, type: r.type}}), "
-                f"(s:{L['Synapse']} {{synapseId: r.synapse, type: r.side}}) "
-                "CREATE (c)-[:Includes]->(s)",
-            ),
-            (
-                "elements in compartments",
-                rows["element_includes"],
-                "UNWIND $rows AS r "
-                f"MATCH (c:{L['Compartment']} {{bodyId: r.bodyId, type: r.type}}), "
-                f"(e:{L['Element']} {{elementId: r.element}}) "
-                "CREATE (c)-[:Includes]->(e)",
-            ),
-            (
-                "control points",
-                rows["control_points"],
-                "UNWIND $rows AS r "
-                f"CREATE (p:ControlPoint:{L['ControlPoint']} {{pointId: r.id, bodyId: r.bodyId, "
-                "location: point({x: r.location[0], y: r.location[1], z: r.location[2]})}) "
-                "SET p += r.props",
-            ),
-            (
-                "control points in axons",
-                rows["point_includes"],
-                "UNWIND $rows AS r "
-                f"MATCH (c:{L['Compartment']} {{bodyId: r.bodyId, type: r.type}}), "
-                f"(p:{L['ControlPoint']} {{pointId: r.point}}) "
-                "CREATE (c)-[:Includes]->(p)",
-            ),
-            (
-                "control points' closest mitochondria",
-                rows["point_close_to"],
-                "UNWIND $rows AS r "
-                f"MATCH (p:{L['ControlPoint']} {{pointId: r.point}}), "
-                f"(m:{L['Element']} {{elementId: r.element}}) "
-                "CREATE (p)-[:CloseTo {euclideanNm: r.euclideanNm, distance: r.distance}]->(m)",
-            ),
-        ]
-        for name, data, query in statements:
+        def run(name: str, total: int | None, statements: Iterator[tuple[str, list]]) -> None:
             done = 0
-            step(name, 0, len(data))
-            for batch in _batches(data, size):
-                driver.execute_query(query, rows=batch, database_=db)
-                done += len(batch)
-                step(name, done, len(data))
-        driver.execute_query(
-            "MERGE (d:DataModel {dataModelVersion: $v}) "
-            f"CREATE (m:Meta:{L['Meta']}) SET m = $meta CREATE (m)-[:Is]->(d)",
-            v=DATA_MODEL_VERSION,
-            meta=rows["meta"],
-            database_=db,
-        )
+            step(name, 0, total or 0)
+            for query, rows in statements:
+                for start in range(0, len(rows), size):
+                    driver.execute_query(query, rows=rows[start : start + size], database_=db)
+                done += len(rows)
+                step(name, done, max(done, total or 0))
+
+        for nodes in model.nodes:
+            run(nodes.name, nodes.rows,
+                (s for f in nodes.chunks() for s in _node_statements(f)))  # fmt: skip
+        for rels in model.relationships:
+            run(rels.name, rels.rows,
+                (_relationship_statement(ds, rels, f) for f in rels.chunks()))  # fmt: skip
+        write_meta_node(driver, model, db)
         step("meta", 1, 1)
-    return {
-        "neurons": len(rows["neurons"]),
-        "synapses": len(rows["synapses"]),
-        "connections": len(rows["connects"]),
-        "elements": len(rows["elements"]),
-        "compartments": len(rows["compartments"]),
-        "control points": len(rows["control_points"]),
-    }
+    return model.counts
