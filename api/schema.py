@@ -14,11 +14,13 @@ import numpy as np
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
 from api.auth import Forbidden, require_admin
 from api.limits import QueryLimits
 from api.views import (
+    SCALARS,
     AdjacencyConnection,
     AdjacencyEdge,
     BodyId,
@@ -65,7 +67,7 @@ def _pair_cursor(after: str | None) -> tuple[int, int] | None:
 
 @strawberry.input(description="Annotations of one neuron; a field left out stays as it is.")
 class NeuronAnnotation:
-    body_id: BodyId  # type: ignore[valid-type]
+    body_id: BodyId
     type: str | None = None
     type_confidence: float | None = None
     instance: str | None = None
@@ -113,7 +115,7 @@ class Query:
         )
 
     @strawberry.field(description="one neuron (any segment) by body id, or null")
-    async def neuron(self, info: Info, dataset: str, body_id: BodyId) -> Neuron | None:  # type: ignore[valid-type]
+    async def neuron(self, info: Info, dataset: str, body_id: BodyId) -> Neuron | None:
         ds = _dataset(dataset)
         rec = await info.context.loaders.neuron.load((ds, int(body_id)))
         return Neuron.from_record(ds, rec) if rec else None
@@ -147,8 +149,8 @@ class Query:
         self,
         info: Info,
         dataset: str,
-        sources: list[BodyId] | None = None,  # type: ignore[valid-type]
-        targets: list[BodyId] | None = None,  # type: ignore[valid-type]
+        sources: list[BodyId] | None = None,
+        targets: list[BodyId] | None = None,
         min_weight: int = 1,
         first: int = 1000,
         after: str | None = None,
@@ -216,8 +218,8 @@ class Query:
         self,
         info: Info,
         dataset: str,
-        from_: Annotated[BodyId, strawberry.argument(name="from")],  # type: ignore[valid-type]
-        to: BodyId,  # type: ignore[valid-type]
+        from_: Annotated[BodyId, strawberry.argument(name="from")],
+        to: BodyId,
         min_weight: int = 1,
         max_length: int = 5,
     ) -> list[NeuronPath]:
@@ -295,6 +297,7 @@ def _mask(error: Any) -> bool:
 schema = strawberry.Schema(
     query=Query,
     mutation=Mutation,
+    config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         QueryLimits,
         lambda: MaxAliasesLimiter(max_alias_count=50),

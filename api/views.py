@@ -21,19 +21,23 @@ from graph.analysis import DistanceStats as DistanceStatsRecord
 from graph.analysis import KsTest as KsTestRecord
 from graph.ids import parse_body_id
 
-BodyId = strawberry.scalar(
-    NewType("BodyId", int),
-    serialize=lambda v: str(int(v)),
-    parse_value=parse_body_id,
-    description="A 64-bit unsigned body id, as a decimal string (JSON numbers lose "
-    "precision above 2**53).",
-)
-Long = strawberry.scalar(
-    NewType("Long", int),
-    serialize=int,
-    parse_value=int,
-    description="A 64-bit integer as a JSON number (exact up to 2**53): voxel counts.",
-)
+BodyId = NewType("BodyId", int)
+Long = NewType("Long", int)
+SCALARS: dict[object, Any] = {
+    BodyId: strawberry.scalar(
+        name="BodyId",
+        serialize=lambda v: str(int(v)),
+        parse_value=parse_body_id,
+        description="A 64-bit unsigned body id, as a decimal string (JSON numbers lose "
+        "precision above 2**53).",
+    ),
+    Long: strawberry.scalar(
+        name="Long",
+        serialize=int,
+        parse_value=int,
+        description="A 64-bit integer as a JSON number (exact up to 2**53): voxel counts.",
+    ),
+}  # the schema's scalar_map
 
 
 class UserError(Exception):
@@ -80,7 +84,7 @@ def _filter_values(given: Any, query_filter: Any) -> dict[str, Any]:
 
 @strawberry.input(description="Criteria a neuron must meet; each left out is not applied.")
 class NeuronFilter:
-    body_ids: list[BodyId] | None = None  # type: ignore[valid-type]
+    body_ids: list[BodyId] | None = None
     types: list[str] | None = strawberry.field(default=None, description="exact, any of")
     type_regex: str | None = strawberry.field(
         default=None, description="a Java regular expression matching the whole type"
@@ -99,8 +103,8 @@ class NeuronFilter:
 
 @strawberry.input(description="Criteria a synapse must meet; each left out is not applied.")
 class SynapseFilter:
-    pre_body_ids: list[BodyId] | None = None  # type: ignore[valid-type]
-    post_body_ids: list[BodyId] | None = None  # type: ignore[valid-type]
+    pre_body_ids: list[BodyId] | None = None
+    post_body_ids: list[BodyId] | None = None
     pre_types: list[str] | None = None
     post_types: list[str] | None = None
     min_confidence: float | None = None
@@ -198,8 +202,8 @@ def _camel(name: str) -> str:
 class Neuron:
     dataset: strawberry.Private[str]
     record: strawberry.Private[dict[str, Any]]
-    body_id: BodyId  # type: ignore[valid-type]
-    size: Long = strawberry.field(description="voxel count")  # type: ignore[valid-type]
+    body_id: BodyId
+    size: Long = strawberry.field(description="voxel count")
     pre: int = strawberry.field(description="presynaptic sites")
     post: int = strawberry.field(description="postsynaptic sites")
     type: str | None = strawberry.field(description="cell type (annotated or predicted)")
@@ -223,7 +227,7 @@ class Neuron:
             dataset=dataset,
             record=rec,
             body_id=rec["bodyId"],
-            size=rec.get("size") or 0,
+            size=Long(rec.get("size") or 0),
             pre=rec.get("pre") or 0,
             post=rec.get("post") or 0,
             location=Vec3.of(rec.get("location")),
@@ -315,7 +319,7 @@ class Neuron:
 @strawberry.type(description="A connected cell and the number of synapses (ConnectsTo.weight).")
 class Partner:
     dataset: strawberry.Private[str]
-    body_id: BodyId  # type: ignore[valid-type]
+    body_id: BodyId
     weight: int
     weight_hp: int | None = strawberry.field(
         name="weightHP", description="synapses at or above the high-accuracy confidence"
@@ -371,8 +375,8 @@ class MitochondrionDistance:
 class Synapse:
     dataset: strawberry.Private[str]
     id: strawberry.ID = strawberry.field(description="synapse id (shared by both sites)")
-    pre: BodyId  # type: ignore[valid-type]
-    post: BodyId  # type: ignore[valid-type]
+    pre: BodyId
+    post: BodyId
     confidence: float | None
     synapse_type: str | None = strawberry.field(description="asymmetric or symmetric")
     area_nm2: float | None = strawberry.field(
@@ -506,8 +510,8 @@ class SynapseConnection:
 
 @strawberry.type(description="A neuron-to-neuron connection (neuPrint ConnectsTo).")
 class Connection:
-    pre: BodyId  # type: ignore[valid-type]
-    post: BodyId  # type: ignore[valid-type]
+    pre: BodyId
+    post: BodyId
     weight: int
     weight_hp: int | None = strawberry.field(name="weightHP")
 
@@ -541,15 +545,15 @@ class CellTypeMatrix:
 
 @strawberry.type(description="A path along ConnectsTo: the cells and the weights between them.")
 class NeuronPath:
-    body_ids: list[BodyId]  # type: ignore[valid-type]
+    body_ids: list[BodyId]
     weights: list[int]
 
 
 @strawberry.type(description="One synapse of the mitochondria–synapse analysis.")
 class MitoSynapseRow:
     synapse_id: strawberry.ID
-    pre: BodyId  # type: ignore[valid-type]
-    post: BodyId  # type: ignore[valid-type]
+    pre: BodyId
+    post: BodyId
     cell_type: str = strawberry.field(description="the presynaptic cell's type")
     area_nm2: float | None
     confidence: float | None
