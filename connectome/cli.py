@@ -112,11 +112,16 @@ def ingest(
             + ", ".join(f"{v} {k}" for k, v in counts.items())
         )
     elif load:
+        from graph.annotations import annotate, saved_annotations
+
+        kept = saved_annotations(neo4j, dataset)
         counts = load_tables(folder, neo4j, progress=_load_progress(progress), dataset=dataset)
         print(
             f"loaded {dataset!r} into {neo4j.uri}: "
             + ", ".join(f"{v} {k}" for k, v in counts.items())
         )
+        if kept:
+            print(f"kept the annotations of {annotate(neo4j, dataset, kept)} neurons")
     return folder
 
 

@@ -4,20 +4,30 @@ A CSV (or Parquet) file with a ``bodyId`` column and any of ``type``, ``typeConf
 ``instance``, ``status`` sets those properties of the named neurons in one write
 transaction (:func:`graph.queries.annotate_neurons`); empty cells leave a property as it is.
 This is how a scientist's proofread types reach the graph, and how the demo gives its phantom
-cells the types the cell-type model (issue 5) will predict.
+cells the types the cell-type model (issue 5) will predict. ``connectome ingest`` keeps them
+across a reload (:func:`saved_annotations` before, :func:`annotate` after).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from graph.ids import parse_body_id
-from graph.queries import ANNOTATION_FIELDS, Reader, annotate_neurons, async_driver
+from graph.queries import (
+    ANNOTATION_FIELDS,
+    Reader,
+    annotate_neurons,
+    async_driver,
+    neuron_annotations,
+)
 from graph.settings import Neo4jSettings
+
+T = TypeVar("T")
 
 
 class AnnotationTableError(ValueError):
@@ -68,14 +78,23 @@ def read_annotations(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
-def annotate(settings: Neo4jSettings, dataset: str, rows: list[dict[str, Any]]) -> int:
-    """Write the annotation rows to ``dataset``; return how many neurons were updated."""
-
-    async def run() -> int:
+def _with_reader(settings: Neo4jSettings, work: Callable[[Reader], Awaitable[T]]) -> T:
+    async def run() -> T:
         driver = async_driver(settings)
         try:
-            return await annotate_neurons(Reader(driver, settings.database), dataset, rows)
+            return await work(Reader(driver, settings.database))
         finally:
             await driver.close()
 
     return asyncio.run(run())
+
+
+def annotate(settings: Neo4jSettings, dataset: str, rows: list[dict[str, Any]]) -> int:
+    """Write the annotation rows to ``dataset``; return how many neurons were updated."""
+    return _with_reader(settings, lambda reader: annotate_neurons(reader, dataset, rows))
+
+
+def saved_annotations(settings: Neo4jSettings, dataset: str) -> list[dict[str, Any]]:
+    """The annotations set on ``dataset``'s segments now (none when it is not loaded), to
+    write back after a reload (:func:`annotate`): a re-ingest keeps what scientists named."""
+    return _with_reader(settings, lambda reader: neuron_annotations(reader, dataset))

@@ -416,6 +416,22 @@ async def shortest_paths(
 ANNOTATION_FIELDS = ("type", "typeConfidence", "instance", "status")
 
 
+async def neuron_annotations(reader: Reader, dataset: str) -> list[dict[str, Any]]:
+    """The annotation fields of every segment that someone annotated, as rows for
+    :func:`annotate_neurons` (``status: 'Traced'`` alone is what every load writes)."""
+    rows = await reader.rows(
+        f"MATCH (n:{label(dataset, 'Segment')}) "
+        "WHERE n.type IS NOT NULL OR n.typeConfidence IS NOT NULL OR n.instance IS NOT NULL "
+        "OR n.status <> 'Traced' "
+        "RETURN n.bodyId AS bodyId, n.type AS type, n.typeConfidence AS typeConfidence, "
+        "n.instance AS instance, n.status AS status"
+    )
+    return [
+        {k: from_neo4j(v) if k == "bodyId" else v for k, v in r.items() if v is not None}
+        for r in rows
+    ]
+
+
 async def annotate_neurons(reader: Reader, dataset: str, annotations: list[dict[str, Any]]) -> int:
     """Set the given annotation fields (``type``, ``typeConfidence``, ``instance``,
     ``status``; a field left out stays as it is) of neurons by body id, in one write

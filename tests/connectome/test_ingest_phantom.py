@@ -128,8 +128,10 @@ def test_cells_and_their_ids_survive_exactly(phantom, neo4j_settings):
 
 
 def test_reingesting_the_same_volume_changes_nothing(
-    phantom, neo4j_settings, cli_env, connectome_bin
+    typed, neo4j_settings, cli_env, connectome_bin
 ):
+    """Annotated cell types included: a re-ingest writes them back."""
+    phantom = typed
     before = graph_dump(neo4j_settings, DATASET)
     proc = subprocess.run(
         [connectome_bin, "ingest", str(Path(phantom["path"])), "--dataset", DATASET, "--quiet"],
@@ -139,6 +141,7 @@ def test_reingesting_the_same_volume_changes_nothing(
         timeout=600,
     )
     assert proc.returncode == 0, proc.stderr
+    assert f"kept the annotations of {len(phantom['cells'])} neurons" in proc.stdout
     assert graph_dump(neo4j_settings, DATASET) == before
 
 
