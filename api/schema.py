@@ -13,7 +13,13 @@ from typing import Annotated, Any
 import numpy as np
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
 
@@ -299,6 +305,8 @@ schema = strawberry.Schema(
     mutation=Mutation,
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
+        lambda: ParserCache(maxsize=512),  # a notebook or the web page asks the same few
+        lambda: ValidationCache(maxsize=512),  # query texts again and again
         QueryLimits,
         lambda: MaxAliasesLimiter(max_alias_count=50),
         lambda: MaxTokensLimiter(max_token_count=5000),
