@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from strawberry.fastapi import BaseContext, GraphQLRouter
 from strawberry.types import ExecutionResult
 
+from api import neuroglancer
 from api.auth import Authenticator, Forbidden, Principal, TokenStore, authentication
 from api.loaders import Loaders, make_loaders
 from api.neuprint import neuprint_router
@@ -114,6 +115,10 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
         except Exception as err:  # report, do not crash the probe
             return JSONResponse({"ok": False, "neo4j": str(err)[:200]}, status_code=503)
         return JSONResponse({"ok": True})
+
+    client = neuroglancer.client_dir()
+    if client is not None:  # the Neuroglancer client that neuroglancerUrl links open in
+        app.mount("/neuroglancer", StaticFiles(directory=client, html=True), name="neuroglancer")
 
     web = settings.web_dir
     if (web / "index.html").exists():

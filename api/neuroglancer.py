@@ -1,8 +1,10 @@
 """Neuroglancer links: a viewer state with the data set's precomputed layers, centred on an
 object, encoded into a URL of the Neuroglancer client.
 
-The layers are those the export wrote (``<data_dir>/precomputed/<dataset>/layers.json``, see
-``ingest/precomputed/dataset.py``), served by this API under ``/data/<dataset>/``: the EM
+The client is the one built into the PyPI ``neuroglancer`` package, served by this API under
+``/neuroglancer/`` (:func:`client_dir`). The layers are those the export wrote
+(``<data_dir>/precomputed/<dataset>/layers.json``, see ``ingest/precomputed/dataset.py``),
+served by this API under ``/data/<dataset>/``: the EM
 ``image``, the ``segmentation`` of cells (its meshes and skeletons come with it) with the
 given cells selected and their skeletons coloured by the ``compartment`` vertex attribute,
 and the annotation layers (synapses, mitochondria) filtered to the selected cells through
@@ -11,6 +13,7 @@ their segment relationships.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +35,18 @@ SKELETON_SHADER = """void main() {
 }
 """
 ANNOTATION_COLOURS = {"synapse": "#ffff00", "mitochondrion": "#00ff66"}
+
+
+def client_dir() -> Path | None:
+    """The built Neuroglancer client of the PyPI ``neuroglancer`` package
+    (``neuroglancer/static/client``), found without importing the package; ``None`` when it
+    is not installed."""
+    spec = importlib.util.find_spec("neuroglancer")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        client = Path(root) / "static" / "client"
+        if (client / "index.html").exists():
+            return client
+    return None
 
 
 @lru_cache(maxsize=256)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -282,6 +283,10 @@ def test_neuroglancer_links_show_the_object_with_all_layers(client, typed, api_u
     )["neuron"]
     prefix, fragment = n["neuroglancerUrl"].split("#!")
     assert prefix == api_url + "/neuroglancer/"
+    page = httpx.get(prefix, timeout=30)  # the client the link opens in is served here
+    assert page.status_code == 200 and "<script" in page.text
+    for script in re.findall(r'src="([^"]+\.js)"', page.text):
+        assert httpx.get(prefix + script, timeout=30).status_code == 200, script
     state = json.loads(unquote(fragment))
     assert state["position"] == [n["location"][k] for k in "xyz"]
     assert state["dimensions"]["x"][1] == "m"
