@@ -18,7 +18,7 @@ import numpy as np
 from scipy import stats
 
 from graph.queries import Reader
-from graph.synapse_queries import control_point_rows, mito_synapse_rows
+from graph.synapse_queries import control_point_samples, mito_synapse_rows, mito_synapse_samples
 
 
 @dataclass(frozen=True)
@@ -92,36 +92,34 @@ class MitoSynapseAnalysis:
 
 
 def summarise(
-    cell_type: str, rows: list[dict[str, Any]], control_nm: np.ndarray
+    cell_type: str, areas_nm2: np.ndarray, distances_nm: np.ndarray, control_nm: np.ndarray
 ) -> CellTypeSummary:
-    """Split one type's synapse rows at their median cleft area and test the distances.
+    """Split one type's synapses at their median cleft area and test the distances.
 
-    Rows without an area count in neither half; rows without a distance (the cell has no
-    mitochondrion) count in ``synapses`` but in no distance sample. Marks each row's
-    ``large``.
+    ``areas_nm2`` and ``distances_nm`` are per synapse, NaN where unknown: a synapse without
+    an area counts in neither half, one without a distance (its cell has no mitochondrion)
+    counts in ``synapses`` but in no distance sample.
 
     Examples
     --------
-    >>> rows = [{"areaNm2": a, "euclideanNm": d} for a, d in [(1, 10), (2, 20), (3, 300),
-    ...                                                      (4, 400)]]
-    >>> s = summarise("A", rows, np.array([100.0, 200.0]))
-    >>> s.median_area_nm2, s.small.median_nm, s.large.median_nm, [r["large"] for r in rows]
-    (2.5, 15.0, 350.0, [False, False, True, True])
+    >>> s = summarise("A", np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 300, 400]),
+    ...               np.array([100.0, 200.0]))
+    >>> s.median_area_nm2, s.small.median_nm, s.large.median_nm, s.control.n
+    (2.5, 15.0, 350.0, 2)
     """
-    areas = np.array([np.nan if r["areaNm2"] is None else r["areaNm2"] for r in rows], float)
-    dist = np.array([np.nan if r["euclideanNm"] is None else r["euclideanNm"] for r in rows], float)
+    areas = np.asarray(areas_nm2, float)
+    dist = np.asarray(distances_nm, float)
     has_area = ~np.isnan(areas)
     median = float(np.median(areas[has_area])) if has_area.any() else None
     large = has_area & (areas > (median if median is not None else np.inf))
     small = has_area & ~large
-    for r, is_large, known in zip(rows, large, has_area, strict=True):
-        r["large"] = bool(is_large) if known else None
     measured = ~np.isnan(dist)
     small_nm, large_nm = dist[small & measured], dist[large & measured]
+    control_nm = np.asarray(control_nm, float)
     control_nm = control_nm[~np.isnan(control_nm)]
     return CellTypeSummary(
         cell_type=cell_type,
-        synapses=len(rows),
+        synapses=len(areas),
         median_area_nm2=median,
         small=DistanceStats.of(small_nm),
         large=DistanceStats.of(large_nm),
@@ -132,6 +130,10 @@ def summarise(
     )
 
 
+def _floats(values: list[Any]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], float)
+
+
 async def mito_synapse_distances(
     reader: Reader,
     dataset: str,
@@ -139,21 +141,35 @@ async def mito_synapse_distances(
     min_confidence: float = 0.0,
     min_type_confidence: float = 0.0,
     compartment: str | None = None,
+    with_rows: bool = True,
 ) -> MitoSynapseAnalysis:
     """SyConn2's analysis for the synapses made by neurons of ``cell_types`` (see the
     module); ``compartment`` keeps the synapses onto that postsynaptic compartment or site
-    (e.g. ``dendrite``, ``soma``, ``spine_head``). Two queries whatever the size."""
-    rows = await mito_synapse_rows(
+    (e.g. ``dendrite``, ``soma``, ``spine_head``). The summaries come from two aggregating
+    queries (one record per cell type); ``with_rows`` adds a third for the per-synapse rows,
+    each marked ``large`` (cleft area above its type's median) or not."""
+    samples = await mito_synapse_samples(
         reader, dataset, cell_types, min_confidence, min_type_confidence, compartment
     )
-    controls = await control_point_rows(reader, dataset, cell_types, min_type_confidence)
-    out = MitoSynapseAnalysis(synapses=rows)
+    controls = await control_point_samples(reader, dataset, cell_types, min_type_confidence)
+    out = MitoSynapseAnalysis()
     for cell_type in cell_types:
-        mine = [r for r in rows if r["cellType"] == cell_type]
-        control = np.array(
-            [c["euclideanNm"] for c in controls
-             if c["cellType"] == cell_type and c["euclideanNm"] is not None],
-            float,
-        )  # fmt: skip
-        out.summary.append(summarise(cell_type, mine, control))
+        pairs = samples.get(cell_type, [])
+        out.summary.append(
+            summarise(
+                cell_type,
+                _floats([p[0] for p in pairs]),
+                _floats([p[1] for p in pairs]),
+                _floats(controls.get(cell_type, [])),
+            )
+        )
+    if with_rows:
+        medians = {s.cell_type: s.median_area_nm2 for s in out.summary}
+        out.synapses = await mito_synapse_rows(
+            reader, dataset, cell_types, min_confidence, min_type_confidence, compartment
+        )
+        for r in out.synapses:
+            median = medians.get(r["cellType"])
+            known = r["areaNm2"] is not None and median is not None
+            r["large"] = bool(r["areaNm2"] > median) if known else None
     return out

@@ -172,6 +172,18 @@ async def synapses_of(
     return {b: (found[:first], len(found) > first) for b, found in grouped.items()}
 
 
+def _mito_conditions(
+    min_type_confidence: float, post_compartment: str | None
+) -> tuple[list[str], list[str]]:
+    cells = ["a.type IN $types"]
+    if min_type_confidence > 0:
+        cells.append("a.typeConfidence >= $minTypeConfidence")
+    synapses = ["coalesce(s.confidence, 0.0) >= $minConfidence"]
+    if post_compartment is not None:
+        synapses.append("(t.postCompartment = $compartment OR t.compartment = $compartment)")
+    return cells, synapses
+
+
 async def mito_synapse_rows(
     reader: Reader,
     dataset: str,
@@ -183,12 +195,7 @@ async def mito_synapse_rows(
     """Every synapse made by neurons of ``cell_types`` (type confidence ≥
     ``min_type_confidence``) with confidence ≥ ``min_confidence`` and, when given, onto that
     compartment or site, with its cleft area and the pre cell's nearest mitochondrion."""
-    cells = ["a.type IN $types"]
-    if min_type_confidence > 0:
-        cells.append("a.typeConfidence >= $minTypeConfidence")
-    conditions = ["coalesce(s.confidence, 0.0) >= $minConfidence"]
-    if post_compartment is not None:
-        conditions.append("(t.postCompartment = $compartment OR t.compartment = $compartment)")
+    cells, conditions = _mito_conditions(min_type_confidence, post_compartment)
     rows = await reader.rows(
         f"MATCH (a:{label(dataset, 'Neuron')}) {where(cells)}"
         f"MATCH {_pattern(dataset)} {where(conditions)}"
@@ -205,19 +212,50 @@ async def mito_synapse_rows(
     return [_synapse(r) for r in rows]
 
 
-async def control_point_rows(
+async def mito_synapse_samples(
+    reader: Reader,
+    dataset: str,
+    cell_types: list[str],
+    min_confidence: float,
+    min_type_confidence: float,
+    post_compartment: str | None,
+) -> dict[str, list[list[float | None]]]:
+    """The synapses of :func:`mito_synapse_rows` as ``[cleft area, distance]`` pairs per cell
+    type (``None`` where unknown), aggregated in Neo4j: one record per type. Only the pre
+    side is walked unless a postsynaptic compartment is asked for."""
+    cells, conditions = _mito_conditions(min_type_confidence, post_compartment)
+    sset, syn = label(dataset, "SynapseSet"), label(dataset, "Synapse")
+    if post_compartment is None:
+        pattern = f"(a)-[:Contains]->(:{sset})-[:Contains]->(s:{syn} {{type: 'pre'}})"
+    else:
+        pattern = _pattern(dataset)
+    rows = await reader.rows(
+        f"MATCH (a:{label(dataset, 'Neuron')}) {where(cells)}"
+        f"MATCH {pattern} {where(conditions)}"
+        "OPTIONAL MATCH (s)-[c:CloseTo]->(:Element {type: 'mitochondrion'}) "
+        "RETURN a.type AS cellType, collect([s.area, c.euclideanNm]) AS pairs",
+        types=list(cell_types),
+        minConfidence=min_confidence,
+        minTypeConfidence=min_type_confidence,
+        compartment=post_compartment,
+    )
+    return {r["cellType"]: r["pairs"] for r in rows}
+
+
+async def control_point_samples(
     reader: Reader, dataset: str, cell_types: list[str], min_type_confidence: float
-) -> list[dict[str, Any]]:
-    """SyConn2's random control: the points on axon surfaces of neurons of ``cell_types``
-    with the distance to that cell's nearest mitochondrion."""
+) -> dict[str, list[float]]:
+    """SyConn2's random control per cell type: the distances from the points on the axon
+    surfaces of neurons of ``cell_types`` to that cell's nearest mitochondrion."""
     conditions = ["a.type IN $types"]
     if min_type_confidence > 0:
         conditions.append("a.typeConfidence >= $minTypeConfidence")
-    return await reader.rows(
+    rows = await reader.rows(
         f"MATCH (a:{label(dataset, 'Neuron')}) {where(conditions)}"
         f"MATCH (p:{label(dataset, 'ControlPoint')} {{bodyId: a.bodyId}}) "
         "OPTIONAL MATCH (p)-[c:CloseTo]->() "
-        "RETURN a.type AS cellType, c.euclideanNm AS euclideanNm, c.distance AS distance",
+        "RETURN a.type AS cellType, collect(c.euclideanNm) AS distances",
         types=list(cell_types),
         minTypeConfidence=min_type_confidence,
     )
+    return {r["cellType"]: r["distances"] for r in rows}

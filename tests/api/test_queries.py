@@ -395,3 +395,18 @@ def test_a_read_past_its_time_box_stops_with_a_clear_error(neo4j_settings):
 
     with pytest.raises(queries.QueryTimeout, match="longer than 0.5 s"):
         asyncio.run(_with_reader(neo4j_settings, slow))
+
+
+def test_mito_synapse_rows_come_through_fragments_and_summaries_alone(client, typed):
+    rows = ask(
+        client,
+        """fragment Rows on MitoSynapseAnalysis { synapses { synapseId large } }
+        { mitoSynapseDistances(dataset: "phantom", cellTypes: ["TypeA"]) { ...Rows } }""",
+    )["mitoSynapseDistances"]["synapses"]
+    summary = ask(
+        client,
+        """{ mitoSynapseDistances(dataset: "phantom", cellTypes: ["TypeA"]) {
+             summary { synapses small { n } large { n } } } }""",
+    )["mitoSynapseDistances"]["summary"]
+    assert rows and summary[0]["synapses"] == len(rows)
+    assert summary[0]["large"]["n"] <= sum(r["large"] is True for r in rows)
