@@ -366,6 +366,17 @@ def annotate_types(settings: Any, types: dict[str, Any], batch: int = 10_000) ->
         driver.execute_query("CALL db.awaitIndexes(3600)")
 
 
+def ensure_schema(settings: Any) -> None:
+    """The data set's constraints and indexes (idempotent), online before anything is timed."""
+    from graph.load import connect
+    from graph.schema import constraint_statements
+
+    with connect(settings) as driver:
+        for statement in constraint_statements(DATASET):
+            driver.execute_query(statement)
+        driver.execute_query("CALL db.awaitIndexes(3600)")
+
+
 def build(
     workdir: Path, s: Synthetic, rebuild: bool, heap: str, pagecache: str, echo: Callable
 ) -> tuple[Any, Any, dict[str, Any]]:
@@ -387,6 +398,7 @@ def build(
     if stamp.get("stamp") == s.stamp() and not rebuild:
         server.start(echo=echo)
         settings = Neo4jSettings(uri=server.uri, password=server.password())
+        ensure_schema(settings)  # indexes added since the build
         return server, settings, {**stamp["build"], "reused": True}
 
     stamp_file.unlink(missing_ok=True)
@@ -658,8 +670,25 @@ def timed_neuprint_python(base: str, token: str, name: str, sample: Sample,
     return latencies
 
 
+def timed_bolt(settings: Any, name: str, sample: Sample, repeats: int) -> list[float]:
+    """The neuPrint path's Cypher straight through the Bolt driver: the floor that any HTTP
+    API over this Neo4j pays (no HTTP, TLS, JSON or GraphQL)."""
+    from graph.load import connect
+
+    latencies = []
+    with connect(settings) as driver:
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            for cypher in neuprint_cypher(name, arguments(name, sample, i)):
+                driver.execute_query(cypher, routing_="r")
+            if i:  # the first warms the driver's connection
+                latencies.append((time.perf_counter() - start) * 1000)
+    return latencies
+
+
 # -- the API server --------------------------------------------------------------------------
-def serve(workdir: Path, settings: Any, echo: Callable) -> tuple[subprocess.Popen, str, str]:
+def serve(workdir: Path, settings: Any, echo: Callable,
+          query_timeout_s: float | None = None) -> tuple[subprocess.Popen, str, str]:  # fmt: skip
     """``connectome serve --tls`` on a free loopback port (a subprocess) and a read token."""
     import httpx
 
@@ -667,6 +696,8 @@ def serve(workdir: Path, settings: Any, echo: Callable) -> tuple[subprocess.Pope
     env = {k: v for k, v in os.environ.items() if not k.startswith(("NEO4J_", "CONNECTOME_"))}
     env |= {"CONNECTOME_DATA_DIR": str(workdir), "NEO4J_URI": settings.uri,
             "NEO4J_PASSWORD": settings.password}  # fmt: skip
+    if query_timeout_s is not None:
+        env["NEO4J_QUERY_TIMEOUT_S"] = str(query_timeout_s)
     token = subprocess.run([exe, "token", "create", "--role", "read", "--name",
                             f"bench-{os.getpid()}"], env=env, capture_output=True, text=True,
                            check=True).stdout.strip()  # fmt: skip
@@ -708,49 +739,76 @@ REPEATS = {
     "neuron_with_partners": (300, 40),
     "adjacency_500": (100, 10),
     "neuron_synapses_with_mito": (200, 20),
-    "mito_synapse_summary": (8, 2),
+    "mito_synapse_summary": (4, 1),
 }
 CLIENTS = 16
 
 
-def measure(name: str, base: str, token: str, sample: Sample, scale: float,
+def measure(name: str, base: str, token: str, sample: Sample, scale: float, settings: Any,
             echo: Callable) -> dict[str, Any]:  # fmt: skip
-    """One question's figures: alone and under 16 clients, ours and the neuPrint path."""
-    alone, per_client = (max(2, int(round(r * scale))) for r in REPEATS[name])
-    ours = asyncio.run(timed_async(ask_graphql, base, token, name, sample, 1, alone))
-    ours16 = asyncio.run(timed_async(ask_graphql, base, token, name, sample, CLIENTS,
-                                     per_client))  # fmt: skip
-    theirs = timed_neuprint_python(base, token, name, sample, alone)
-    theirs_http = asyncio.run(timed_async(ask_neuprint_http, base, token, name, sample, 1,
-                                          alone))  # fmt: skip
-    theirs16 = asyncio.run(timed_async(ask_neuprint_http, base, token, name, sample, CLIENTS,
-                                       per_client))  # fmt: skip
-    (p50, p99), (p50c, p99c) = percentiles(ours), percentiles(ours16)
-    (n50, n99), (h50, _), (n50c, n99c) = (percentiles(theirs), percentiles(theirs_http),
-                                          percentiles(theirs16))  # fmt: skip
+    """One question's figures: alone and under 16 clients, ours and the neuPrint path. Each
+    path is warmed first (Neo4j's JIT and the server need ~1,000 requests to settle); a path
+    that fails (e.g. a query past the time box) is reported with its error, not timed."""
+    alone = max(2, int(round(REPEATS[name][0] * scale)))
+    per_client = max(1, int(round(REPEATS[name][1] * scale)))
+    warm_up = max(1, alone // 2) if name != "mito_synapse_summary" else 1
+    errors: dict[str, str] = {}
+
+    def attempt(key: str, run: Callable[[], list[float]]) -> list[float] | None:
+        if any(k.split(":")[0] == key.split(":")[0] for k in errors):
+            return None  # this path failed already: do not wait for it again
+        try:
+            return run()
+        except Exception as err:  # noqa: BLE001 - reported in the figures
+            errors[key] = str(err)[:300]
+            echo(f"{name} {key}: {errors[key]}")
+            return None
+
+    def run_async(ask: Callable, clients: int, each: int) -> list[float]:
+        return asyncio.run(timed_async(ask, base, token, name, sample, clients, each))
+
+    attempt("ours:warm", lambda: run_async(ask_graphql, 1, warm_up))
+    ours = attempt("ours:alone", lambda: run_async(ask_graphql, 1, alone))
+    ours16 = attempt("ours:16", lambda: run_async(ask_graphql, CLIENTS, per_client))
+    attempt("neuprint:warm", lambda: run_async(ask_neuprint_http, 1, warm_up))
+    theirs = attempt("neuprint:python", lambda: timed_neuprint_python(base, token, name,
+                                                                      sample, alone))  # fmt: skip
+    theirs_http = attempt("neuprint:http", lambda: run_async(ask_neuprint_http, 1, alone))
+    theirs16 = attempt("neuprint:16", lambda: run_async(ask_neuprint_http, CLIENTS, per_client))
+    bolt = attempt("bolt", lambda: timed_bolt(settings, name, sample, alone))
+
+    def pct(ms: list[float] | None) -> tuple[float | None, float | None]:
+        return percentiles(ms) if ms else (None, None)
+
+    (p50, p99), (p50c, p99c) = pct(ours), pct(ours16)
+    (n50, n99), (n50c, n99c) = pct(theirs), pct(theirs16)
     row = {
         "p50_ms": p50, "p99_ms": p99, "p50_ms_16_clients": p50c, "p99_ms_16_clients": p99c,
-        "ratio_vs_neuprint_path": round(n50 / p50, 2),
+        "ratio_vs_neuprint_path": round(n50 / p50, 2) if n50 and p50 else None,
         "neuprint_p50_ms": n50, "neuprint_p99_ms": n99,
-        "neuprint_http_p50_ms": h50,
+        "neuprint_http_p50_ms": pct(theirs_http)[0],
+        "bolt_floor_p50_ms": pct(bolt)[0],
         "neuprint_p50_ms_16_clients": n50c, "neuprint_p99_ms_16_clients": n99c,
-        "requests": [len(ours), len(ours16)],
+        "requests": [alone, CLIENTS * per_client], "warm_up_requests": warm_up,
     }  # fmt: skip
+    if errors:
+        row["errors"] = errors
     echo(f"{name}: {row}")
     return row
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
     head = (f"{'query':<27}{'p50':>8}{'p99':>8}{'p50@16':>9}{'p99@16':>9}"
-            f"{'nP p50':>9}{'nP p99':>9}{'nP@16 p50':>11}{'ratio':>7}")  # fmt: skip
+            f"{'nP p50':>9}{'nP p99':>9}{'nP@16 p50':>11}{'bolt p50':>10}{'ratio':>7}")  # fmt: skip
     lines = [head, "-" * len(head)]
+    keys = ("p50_ms", "p99_ms", "p50_ms_16_clients", "p99_ms_16_clients", "neuprint_p50_ms",
+            "neuprint_p99_ms", "neuprint_p50_ms_16_clients", "bolt_floor_p50_ms",
+            "ratio_vs_neuprint_path")  # fmt: skip
+    widths = (8, 8, 9, 9, 9, 9, 11, 10, 7)
     for name, r in results.items():
-        lines.append(
-            f"{name:<27}{r['p50_ms']:>8.1f}{r['p99_ms']:>8.1f}{r['p50_ms_16_clients']:>9.1f}"
-            f"{r['p99_ms_16_clients']:>9.1f}{r['neuprint_p50_ms']:>9.1f}"
-            f"{r['neuprint_p99_ms']:>9.1f}{r['neuprint_p50_ms_16_clients']:>11.1f}"
-            f"{r['ratio_vs_neuprint_path']:>7.2f}"
-        )
+        cells = [f"{r[k]:>{w}.{2 if k.startswith('ratio') else 1}f}" if r[k] is not None
+                 else f"{'error':>{w}}" for k, w in zip(keys, widths, strict=True)]  # fmt: skip
+        lines.append(f"{name:<27}" + "".join(cells))
     return "\n".join(lines)
 
 
@@ -777,6 +835,12 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="multiply the number of requests per question (0.2 for a quick look)",
     )
+    p.add_argument(
+        "--query-timeout",
+        type=float,
+        default=None,
+        help="the API's Neo4j query time box in s (default: the server's, 30)",
+    )
     args = p.parse_args(argv)
     names = [q for q in args.queries.split(",") if q]
     unknown = sorted(set(names) - set(QUERIES))
@@ -794,9 +858,12 @@ def main(argv: list[str] | None = None) -> int:
         warm(settings, echo=print)
         sample = draw(settings, np.random.default_rng(args.seed), 1000)
         print(f"summary cell types: {sample.cell_types}", flush=True)
-        api, base, token = serve(args.workdir, settings, echo=print)
-        results = {name: measure(name, base, token, sample, args.scale, echo=print)
+        api, base, token = serve(args.workdir, settings, echo=print,
+                                 query_timeout_s=args.query_timeout)  # fmt: skip
+        load_before = os.getloadavg()
+        results = {name: measure(name, base, token, sample, args.scale, settings, echo=print)
                    for name in names}  # fmt: skip
+        load_after = os.getloadavg()
     finally:
         if api is not None:
             api.terminate()
@@ -806,15 +873,19 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\nmachine: {platform.node()}, {cores} cores, {platform.python_version()}; "
         f"client (one asyncio process), API server (one uvicorn process, HTTPS) and Neo4j "
-        f"(heap {args.heap}, page cache {args.pagecache}) share these {cores} cores"
+        f"(heap {args.heap}, page cache {args.pagecache}) share these {cores} cores; load "
+        f"average {load_before[0]:.1f} before, {load_after[0]:.1f} after (other jobs count)"
     )
     print(
         "ours: GraphQL over HTTPS; nP: neuprint-python Client.fetch_custom (alone) and the "
-        "same /api/custom/custom requests from the asyncio client (16 clients); "
-        "ratio = nP p50 / ours p50 (alone)\n"
+        "same /api/custom/custom requests from the asyncio client (16 clients); bolt: the "
+        "nP Cypher straight through the Bolt driver (no HTTP); ratio = nP p50 / ours p50 "
+        "(alone)\n"
     )
     print(table(results))
-    print(json.dumps({**results, "build": figures}))
+    machine = {"cores": cores, "load_average": [round(load_before[0], 1),
+                                                round(load_after[0], 1)]}  # fmt: skip
+    print(json.dumps({**results, "build": figures, "machine": machine}))
     return 0
 
 

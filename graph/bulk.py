@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,13 +108,16 @@ class ImportFiles:
 
 
 class _Kind:
-    """One node or relationship kind's header file and data files, a chunk at a time."""
+    """One node or relationship kind's header file and data files, a chunk at a time. Each
+    chunk is written on the ``writer`` thread (Arrow's writer releases the GIL) while the next
+    one is built; at most one waits."""
 
-    def __init__(self, folder: Path, name: str):
-        self.folder, self.name = folder, name
+    def __init__(self, folder: Path, name: str, writer: ThreadPoolExecutor):
+        self.folder, self.name, self.writer = folder, name, writer
         self.schema: pa.Schema | None = None
         self.files: list[Path] = []
         self.rows = 0
+        self.pending: Future[None] | None = None
 
     def write(self, table: pa.Table, header: list[str]) -> None:
         if self.schema is None:
@@ -122,9 +126,16 @@ class _Kind:
             path.write_text(",".join(header) + "\n")
             self.files.append(path)
         path = self.folder / f"{self.name}.{len(self.files)}.csv"
-        pcsv.write_csv(table, path, _CSV)
+        self.finish()
+        self.pending = self.writer.submit(pcsv.write_csv, table, path, _CSV)
         self.files.append(path)
         self.rows += table.num_rows
+
+    def finish(self) -> _Kind:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
+        return self
 
     def cast(self, table: pa.Table) -> pa.Table:
         """Later chunks take the first chunk's types (a column null in one chunk only)."""
@@ -134,8 +145,8 @@ class _Kind:
         return f"--{option}={','.join(str(p) for p in self.files)}"
 
 
-def _write_nodes(nodes: Nodes, folder: Path) -> _Kind:
-    out = _Kind(folder, nodes.name)
+def _write_nodes(nodes: Nodes, folder: Path, writer: ThreadPoolExecutor) -> _Kind:
+    out = _Kind(folder, nodes.name, writer)
     for frame in nodes.chunks():
         if frame.empty:
             continue
@@ -153,11 +164,11 @@ def _write_nodes(nodes: Nodes, folder: Path) -> _Kind:
         columns[":LABEL"] = pa.array(frame[LABELS].to_numpy(), pa.string())
         header.append(":LABEL")
         out.write(out.cast(pa.table(columns)), header)
-    return out
+    return out.finish()
 
 
-def _write_relationships(rels: Relationships, folder: Path) -> _Kind:
-    out = _Kind(folder, rels.name)
+def _write_relationships(rels: Relationships, folder: Path, writer: ThreadPoolExecutor) -> _Kind:
+    out = _Kind(folder, rels.name, writer)
     for frame in rels.chunks():
         if frame.empty:
             continue
@@ -173,7 +184,7 @@ def _write_relationships(rels: Relationships, folder: Path) -> _Kind:
                 columns[name] = table.column(name)
                 header.append(name + importer_type(table.schema.field(name).type))
         out.write(out.cast(pa.table(columns)), header)
-    return out
+    return out.finish()
 
 
 def write_import_files(model: Model, folder: Path) -> ImportFiles:
@@ -181,16 +192,17 @@ def write_import_files(model: Model, folder: Path) -> ImportFiles:
     arguments: per kind a header file, then a data file per chunk of the model."""
     start = time.perf_counter()
     out = ImportFiles()
-    for nodes in model.nodes:
-        kind = _write_nodes(nodes, folder)
-        if kind.rows:
-            out.args.append(kind.argument("nodes"))
-            out.nodes += kind.rows
-    for rels in model.relationships:
-        kind = _write_relationships(rels, folder)
-        if kind.rows:
-            out.args.append(kind.argument(f"relationships={rels.type}"))
-            out.relationships += kind.rows
+    with ThreadPoolExecutor(1, thread_name_prefix="csv") as writer:
+        for nodes in model.nodes:
+            kind = _write_nodes(nodes, folder, writer)
+            if kind.rows:
+                out.args.append(kind.argument("nodes"))
+                out.nodes += kind.rows
+        for rels in model.relationships:
+            kind = _write_relationships(rels, folder, writer)
+            if kind.rows:
+                out.args.append(kind.argument(f"relationships={rels.type}"))
+                out.relationships += kind.rows
     out.seconds = time.perf_counter() - start
     return out
 

@@ -102,6 +102,10 @@ def constraint_statements(dataset: str) -> list[str]:
     out += [
         "CREATE INDEX Segment_bodyId IF NOT EXISTS FOR (n:Segment) ON (n.bodyId)",
         "CREATE INDEX Neuron_bodyId IF NOT EXISTS FOR (n:Neuron) ON (n.bodyId)",
+        # neuprint-python selects neurons by type and instance (NeuronCriteria) on :Neuron;
+        # without these its custom Cypher scans every neuron of every data set
+        "CREATE INDEX Neuron_type IF NOT EXISTS FOR (n:Neuron) ON (n.type)",
+        "CREATE INDEX Neuron_instance IF NOT EXISTS FOR (n:Neuron) ON (n.instance)",
         "CREATE INDEX Meta_dataset IF NOT EXISTS FOR (n:Meta) ON (n.dataset)",
     ]
     return out
