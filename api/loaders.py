@@ -42,6 +42,7 @@ def grouped_loader(fetch: Fetch, missing: Callable[[], Any]) -> DataLoader[Key, 
 @dataclass
 class Loaders:
     neuron: DataLoader[Key, dict[str, Any] | None]
+    organelle_counts: DataLoader[Key, dict[str, Any] | None]
     upstream: DataLoader[Key, list[dict[str, Any]]]
     downstream: DataLoader[Key, list[dict[str, Any]]]
     compartments: DataLoader[Key, list[dict[str, Any]]]
@@ -61,6 +62,9 @@ def make_loaders(reader: queries.Reader) -> Loaders:
 
     async def neurons(ds: str, bodies: list[int]) -> dict[int, Any]:
         return await queries.neurons_by_id(reader, ds, bodies)
+
+    async def counts(ds: str, bodies: list[int]) -> dict[int, Any]:
+        return await queries.organelle_counts(reader, ds, bodies)
 
     async def compartments(ds: str, bodies: list[int]) -> dict[int, Any]:
         return await queries.compartments(reader, ds, bodies)
@@ -85,6 +89,7 @@ def make_loaders(reader: queries.Reader) -> Loaders:
 
     return Loaders(
         neuron=grouped_loader(neurons, lambda: None),
+        organelle_counts=grouped_loader(counts, lambda: None),
         upstream=grouped_loader(partners("upstream"), list),
         downstream=grouped_loader(partners("downstream"), list),
         compartments=grouped_loader(compartments, list),

@@ -15,7 +15,6 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
     MaskErrors,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     ValidationCache,
@@ -321,8 +320,9 @@ schema = strawberry.Schema(
     extensions=[
         lambda: ParserCache(maxsize=512),  # a notebook or the web page asks the same few
         lambda: ValidationCache(maxsize=512),  # query texts again and again
-        QueryLimits,
-        lambda: MaxAliasesLimiter(max_alias_count=50),
+        QueryLimits,  # depth and cost; cost counts aliased fields too, so no alias limiter
+        # (strawberry's MaxAliasesLimiter makes a new validation rule per request, which
+        # defeats the validation cache)
         lambda: MaxTokensLimiter(max_token_count=5000),
         lambda: MaskErrors(
             should_mask_error=_mask,

@@ -243,19 +243,17 @@ class Neuron:
         vx = meta["voxelSize"]
         return Vec3(x=xyz[0] * vx[0], y=xyz[1] * vx[1], z=xyz[2] * vx[2])
 
-    async def _full(self, info: Info) -> dict[str, Any]:
-        if "mitochondrionCount" not in self.record:
-            full = await info.context.loaders.neuron.load((self.dataset, self.body_id))
-            self.record = {**self.record, **(full or {})}
-        return self.record
+    async def _counts(self, info: Info) -> dict[str, Any]:
+        counts = await info.context.loaders.organelle_counts.load((self.dataset, self.body_id))
+        return counts or {}
 
     @strawberry.field(description="number of mitochondria assigned to this cell")
     async def mitochondrion_count(self, info: Info) -> int:
-        return int((await self._full(info)).get("mitochondrionCount") or 0)
+        return int((await self._counts(info)).get("mitochondrionCount") or 0)
 
     @strawberry.field(description="number of vesicle clouds assigned to this cell")
     async def vesicle_cloud_count(self, info: Info) -> int:
-        return int((await self._full(info)).get("vesicleCloudCount") or 0)
+        return int((await self._counts(info)).get("vesicleCloudCount") or 0)
 
     @strawberry.field(description="soma, dendrite and axon with path lengths")
     async def compartments(self, info: Info) -> list[Compartment]:

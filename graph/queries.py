@@ -244,10 +244,21 @@ async def count_neurons(reader: Reader, dataset: str, where_: NeuronFilter | Non
 async def neurons_by_id(
     reader: Reader, dataset: str, body_ids: list[int]
 ) -> dict[int, dict[str, Any]]:
-    """Segments by uint64 body id, with their organelle counts (one query for any number)."""
+    """Segments by uint64 body id (one query for any number of ids)."""
+    rows = await reader.rows(
+        f"MATCH (n:{label(dataset, 'Segment')}) WHERE n.bodyId IN $ids RETURN {NEURON_FIELDS}",
+        ids=[to_neo4j(b) for b in body_ids],
+    )
+    return {r["bodyId"]: r for r in map(neuron_record, rows)}
+
+
+async def organelle_counts(
+    reader: Reader, dataset: str, body_ids: list[int]
+) -> dict[int, dict[str, int]]:
+    """How many mitochondria and vesicle clouds each body holds (one query)."""
     rows = await reader.rows(
         f"MATCH (n:{label(dataset, 'Segment')}) WHERE n.bodyId IN $ids "
-        f"RETURN {NEURON_FIELDS}, "
+        "RETURN n.bodyId AS bodyId, "
         "COUNT { (n)-[:Contains]->(:ElementSet)-[:Contains]->"
         "(:Element {type: 'mitochondrion'}) } AS mitochondrionCount, "
         "COUNT { (n)-[:Contains]->(:ElementSet)-[:Contains]->"

@@ -150,12 +150,15 @@ async def synapses_of(
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     conditions, params = _conditions(where_, after)
-    branches = []
-    if direction in ("output", "both"):
-        branches.append(where([*conditions, "a.bodyId = id"]))
-    if direction in ("input", "both"):
-        branches.append(where([*conditions, "b.bodyId = id"]))
-    union = " UNION ".join(f"MATCH {_pattern(dataset)} {w}RETURN a, b, s, t" for w in branches)
+    if where_ is None or not where_.conditions()[0]:
+        union = _own_sites_first(dataset, direction, after is not None)
+    else:
+        branches = []
+        if direction in ("output", "both"):
+            branches.append(where([*conditions, "a.bodyId = id"]))
+        if direction in ("input", "both"):
+            branches.append(where([*conditions, "b.bodyId = id"]))
+        union = " UNION ".join(f"MATCH {_pattern(dataset)} {w}RETURN a, b, s, t" for w in branches)
     rows = await reader.rows(
         "UNWIND $ids AS id CALL (id) { "
         f"CALL (id) {{ {union} }} "
@@ -170,6 +173,33 @@ async def synapses_of(
     for r in rows:
         grouped.setdefault(from_neo4j(r.pop("owner")), []).append(_synapse(r))
     return {b: (found[:first], len(found) > first) for b, found in grouped.items()}
+
+
+def _own_sites_first(dataset: str, direction: str, paged: bool) -> str:
+    """Union branches (over ``id``) for an unfiltered page of a body's synapses: the body's own
+    sites are ordered and cut to the page first (``$limit``), and only those are followed to
+    the partner, so the work is bounded by the page, not by the body's synapse count."""
+    seg, sset, syn = (label(dataset, k) for k in ("Segment", "SynapseSet", "Synapse"))
+    after = "WHERE own.synapseId > $after " if paged else ""
+    own = (f"MATCH (:{seg} {{bodyId: id}})-[:Contains]->(:{sset})-[:Contains]->"
+           f"(own:{syn} {{type: '{{side}}'}}) {after}"
+           "WITH own ORDER BY own.synapseId LIMIT $limit ")  # fmt: skip
+    branches = []
+    if direction in ("output", "both"):
+        branches.append(
+            own.replace("{side}", "pre")
+            + f"MATCH (a:{seg})-[:Contains]->(:{sset})-[:Contains]->(own)"
+            f"-[:SynapsesTo]->(t:{syn})<-[:Contains]-(:{sset})<-[:Contains]-(b:{seg}) "
+            "RETURN a, b, own AS s, t"
+        )
+    if direction in ("input", "both"):
+        branches.append(
+            own.replace("{side}", "post")
+            + f"MATCH (a:{seg})-[:Contains]->(:{sset})-[:Contains]->(s:{syn})"
+            f"-[:SynapsesTo]->(own)<-[:Contains]-(:{sset})<-[:Contains]-(b:{seg}) "
+            "RETURN a, b, s, own AS t"
+        )
+    return " UNION ".join(branches)
 
 
 def _mito_conditions(
