@@ -127,9 +127,7 @@ class Query:
             dataset=ds,
             where=where_,
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=PageInfo.of(edges, has_next),
         )
 
     @strawberry.field(description="one neuron (any segment) by body id, or null")
@@ -195,9 +193,7 @@ class Query:
         ]
         return AdjacencyConnection(
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=PageInfo.of(edges, has_next),
         )
 
     @strawberry.field(

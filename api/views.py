@@ -60,6 +60,11 @@ class PageInfo:
     has_next_page: bool
     end_cursor: str | None
 
+    @classmethod
+    def of(cls, edges: list[Any], has_next: bool) -> PageInfo:
+        """The page info of a page of ``edges`` (each with a ``cursor``)."""
+        return cls(has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None)
+
 
 @strawberry.type
 class Dataset:
@@ -474,9 +479,7 @@ class SynapseConnection:
             owner=owner,
             direction=direction,
             edges=edges,
-            page_info=PageInfo(
-                has_next_page=has_next, end_cursor=edges[-1].cursor if edges else None
-            ),
+            page_info=PageInfo.of(edges, has_next),
         )
 
     @strawberry.field
