@@ -304,6 +304,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from connectome.train import trainers
+
+    found = trainers()
+    if args.name == "list":
+        for name in sorted(found):
+            print(name)
+        return 0
+    if args.name not in found:
+        raise UserFacingError(
+            f"no trainer named {args.name!r}; known: {', '.join(sorted(found)) or 'none yet'}"
+        )
+    out = found[args.name](args.out, seed=args.seed, quick=args.quick, progress=not args.quiet)
+    print(f"wrote {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="connectome",
@@ -378,6 +395,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("table", help="CSV (or .parquet) with bodyId and any of type, "
                    "typeConfidence, instance, status; empty cells change nothing")  # fmt: skip
     p.set_defaults(func=cmd_annotate)
+
+    p = sub.add_parser("train", help="reproduce a shipped model weight file from scratch")
+    p.add_argument("name", help="weight name (e.g. unet3d); `connectome train list` names all")
+    p.add_argument("--out", type=Path, default=None, help="weight file (default: the shipped one)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true", help="a short run for tests, not for use")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("demo", help="start Neo4j, make and ingest the demo phantom, serve")
     p.add_argument("--host", default="127.0.0.1")
