@@ -13,7 +13,7 @@ import importlib
 from pathlib import Path
 from typing import Protocol
 
-TRAINER_MODULES = ("connectome.train_voxel", "connectome.train_points")
+TRAINER_MODULES = ("connectome.train_voxel", "connectome.train_fib25", "connectome.train_points")
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "models" / "weights"
 
 
