@@ -1,4 +1,5 @@
-"""Scores of voxel predictions and segmentations against a ground truth (numpy and scipy only).
+"""Scores of voxel predictions and segmentations against a ground truth (numpy, scipy and
+``fastremap``).
 
 - :func:`binary_scores` and :func:`class_f1`: voxel-wise precision, recall and F1 of one mask
   or of every channel of a multilabel prediction, laid out ``(channel, z, y, x)`` (or
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import fastremap
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import sparse
@@ -120,7 +122,7 @@ def contingency(
     table : scipy.sparse.csr_matrix of int64, shape ``(n_segments, n_bodies)``
         ``table[i, j]`` is the number of voxels in segment ``seg_ids[i]`` and body ``gt_ids[j]``.
     seg_ids, gt_ids : ndarray
-        The labels of the rows and columns (sorted).
+        The labels of the rows and columns, in order of first appearance.
 
     Examples
     --------
@@ -139,13 +141,26 @@ def contingency(
         keep &= s != v
     if not keep.all():
         s, g = s[keep], g[keep]
-    seg_ids, si = np.unique(s, return_inverse=True)
-    gt_ids, gi = np.unique(g, return_inverse=True)
-    table = sparse.coo_matrix(
-        (np.ones(s.size, np.int64), (si.ravel(), gi.ravel())), shape=(seg_ids.size, gt_ids.size)
-    ).tocsr()
-    table.sum_duplicates()
+    si, seg_ids = _dense(s)
+    gi, gt_ids = _dense(g)
+    pairs, counts = fastremap.unique(si * np.uint64(gt_ids.size) + gi, return_counts=True)
+    rows, cols = np.divmod(pairs, np.uint64(max(gt_ids.size, 1)))
+    table = sparse.csr_matrix(
+        (counts.astype(np.int64), (rows.astype(np.intp), cols.astype(np.intp))),
+        shape=(seg_ids.size, gt_ids.size),
+    )
     return table, seg_ids, gt_ids
+
+
+def _dense(labels: NDArray[Any]) -> tuple[NDArray[np.uint64], NDArray[Any]]:
+    """Labels renumbered ``0..k-1`` (hash-based: ``np.unique`` sorts and is far slower) and
+    the original label of each new number."""
+    dense, mapping = fastremap.renumber(labels, start=0, preserve_zero=False)
+    ids = np.empty(len(mapping), dtype=labels.dtype)
+    ids[np.fromiter(mapping.values(), np.int64, len(mapping))] = np.fromiter(
+        mapping.keys(), labels.dtype, len(mapping)
+    )
+    return dense.astype(np.uint64, copy=False), ids
 
 
 def variation_of_information(
