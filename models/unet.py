@@ -43,6 +43,11 @@ CLASSES = ("cytosol", "membrane", "mitochondria", "vesicle_cloud", "synaptic_jun
 """The voxel classes of the shipped models, in channel order."""
 
 
+def default_device() -> torch.device:
+    """CUDA when ``torch.cuda.is_available()``, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def normalise_raw(raw: ArrayLike) -> NDArray[np.float32]:
     """The net's input from a uint8 EM image: ``(raw - 128) / 64`` as float32, same shape.
 
