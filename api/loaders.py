@@ -79,9 +79,10 @@ def make_loaders(reader: queries.Reader) -> Loaders:
         where_: synapse_queries.SynapseFilter | None,
         first: int,
         after: int | None,
+        partner: bool,
     ) -> dict[int, Any]:
         return await synapse_queries.synapses_of(
-            reader, ds, bodies, direction, first, after, where_
+            reader, ds, bodies, direction, first, after, where_, partner=partner
         )
 
     async def metas(datasets: list[str]) -> list[dict[str, Any] | None]:

@@ -21,7 +21,6 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import Info
-from strawberry.types.nodes import SelectedField
 
 from api.auth import Forbidden, require_admin
 from api.limits import QueryLimits
@@ -48,6 +47,7 @@ from api.views import (
     Vec3,
     int_cursor,
     page_size,
+    selected_names,
 )
 from graph import analysis, queries, synapse_queries
 from graph.ids import parse_body_id
@@ -69,18 +69,6 @@ def _pair_cursor(after: str | None) -> tuple[int, int] | None:
         return parse_body_id(pre), parse_body_id(post)
     except ValueError:
         raise UserError(f"after: {after!r} is not a connection cursor from this query") from None
-
-
-def _selected_names(selections: list[Any]) -> set[str]:
-    """The names of the fields selected directly under these fields (through fragments)."""
-    names: set[str] = set()
-    for selection in selections:
-        for child in getattr(selection, "selections", []):
-            if isinstance(child, SelectedField):
-                names.add(child.name)
-            else:  # a fragment spread or inline fragment: look inside
-                names |= _selected_names([child])
-    return names
 
 
 @strawberry.input(description="Annotations of one neuron; a field left out stays as it is.")
@@ -271,7 +259,7 @@ class Query:
         ds = _dataset(dataset)
         if not cell_types:
             raise UserError("cellTypes must name at least one cell type")
-        asked = _selected_names(info.selected_fields)
+        asked = selected_names(info.selected_fields)
         result = await analysis.mito_synapse_distances(
             info.context.reader, ds, list(cell_types), min_confidence, min_type_confidence,
             compartment, with_rows="synapses" in asked,

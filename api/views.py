@@ -13,6 +13,7 @@ from typing import Any, NewType
 
 import strawberry
 from strawberry.types import Info
+from strawberry.types.nodes import SelectedField
 
 from api import neuroglancer
 from graph import queries, synapse_queries
@@ -294,8 +295,12 @@ class Neuron:
         first = page_size(info, first)
         where_ = filter.to_query() if filter else None
         after_id = int_cursor(after, "synapse")
+        # an output page whose fields are all on this body's own sites skips the partner walk
+        partner = direction is not SynapseDirection.OUTPUT or bool(
+            node_fields(info.selected_fields) & OUTPUT_PARTNER_FIELDS
+        )
         rows, has_next = await info.context.loaders.synapses_of.load(
-            (self.dataset, self.body_id, direction.value, where_, first, after_id)
+            (self.dataset, self.body_id, direction.value, where_, first, after_id, partner)
         )
         return SynapseConnection.of(self.dataset, rows, has_next, where_, self.body_id, direction)
 
@@ -450,6 +455,41 @@ class Synapse:
 class SynapseEdge:
     cursor: str
     node: Synapse
+
+
+def _children(selection: Any) -> list[SelectedField]:
+    """The fields selected directly under ``selection``, through fragments."""
+    found: list[SelectedField] = []
+    for child in getattr(selection, "selections", []):
+        if isinstance(child, SelectedField):
+            found.append(child)
+        else:  # a fragment spread or inline fragment: look inside
+            found.extend(_children(child))
+    return found
+
+
+def selected_names(selections: list[Any]) -> set[str]:
+    """The names of the fields selected directly under these fields (through fragments)."""
+    return {child.name for selection in selections for child in _children(selection)}
+
+
+def node_fields(selections: list[Any]) -> set[str]:
+    """The names of the fields asked of a connection's nodes (``nodes { … }`` and
+    ``edges { node { … } }``)."""
+    names: set[str] = set()
+    for child in (c for s in selections for c in _children(s)):
+        if child.name == "nodes":
+            names |= selected_names([child])
+        elif child.name == "edges":
+            names |= selected_names([e for e in _children(child) if e.name == "node"])
+    return names
+
+
+# What a page of a body's OUTPUT synapses needs the partner (the postsynaptic site and body)
+# for; the body's own presynaptic site answers every other field.
+OUTPUT_PARTNER_FIELDS = frozenset(
+    {"post", "postSite", "postLocation", "postNeuron", "neuroglancerUrl"}
+)
 
 
 @strawberry.type

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from neo4j import AsyncDriver, AsyncGraphDatabase, Query, RoutingControl
+from neo4j import AsyncDriver, AsyncGraphDatabase, Query, Record, RoutingControl
 from neo4j.exceptions import ClientError
 
 from graph.ids import from_neo4j, to_neo4j
@@ -54,15 +54,26 @@ class Reader:
         self, cypher: str, timeout_s: float | None = None, **params: Any
     ) -> list[dict[str, Any]]:
         """The records of a read query (a read transaction, time-boxed) as dicts."""
-        return await self._run(cypher, RoutingControl.READ, timeout_s, params)
+        keys, records = await self._run(cypher, RoutingControl.READ, timeout_s, params)
+        return records_as_dicts(keys, records)
+
+    async def packed(
+        self, cypher: str, columns: Columns, timeout_s: float | None = None, **params: Any
+    ) -> list[dict[str, Any]]:
+        """The rows of a read query that ends in ``columns.collect()``: sent back as one
+        record holding one list, which the driver decodes in one go instead of one Bolt
+        message per row (3x faster for a page of 1,000 synapses)."""
+        _, records = await self._run(cypher, RoutingControl.READ, timeout_s, params)
+        return columns.unpack(records[0][0]) if records else []
 
     async def write(self, cypher: str, **params: Any) -> list[dict[str, Any]]:
         """The records of a write query (a write transaction, time-boxed)."""
-        return await self._run(cypher, RoutingControl.WRITE, None, params)
+        keys, records = await self._run(cypher, RoutingControl.WRITE, None, params)
+        return records_as_dicts(keys, records)
 
     async def _run(
         self, cypher: str, routing: RoutingControl, timeout_s: float | None, params: Any
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[str], list[Record]]:
         self.round_trips += 1
         timeout = timeout_s or self.timeout_s
         try:
@@ -76,7 +87,69 @@ class Reader:
             if "TransactionTimedOut" in (err.code or "") or "terminated" in str(err.message):
                 raise QueryTimeout(f"the query ran longer than {timeout:g} s") from None
             raise
-        return [r.data() for r in result.records]
+        return result.keys, result.records
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Named Cypher expressions: returned as rows (``RETURN e AS name, …``) or collected into
+    one list of rows (``RETURN collect([e, …]) AS rows``) for :meth:`Reader.packed`.
+
+    Examples
+    --------
+    >>> c = Columns((("id", "s.synapseId"), ("pre", "a.bodyId")))
+    >>> c.returned()
+    'RETURN s.synapseId AS id, a.bodyId AS pre '
+    >>> c.collect()
+    'RETURN collect([s.synapseId, a.bodyId]) AS rows'
+    >>> c.unpack([[7, 1], [8, 2]])
+    [{'id': 7, 'pre': 1}, {'id': 8, 'pre': 2}]
+    """
+
+    exprs: tuple[tuple[str, str], ...]
+
+    def __add__(self, other: Columns) -> Columns:
+        return Columns(self.exprs + other.exprs)
+
+    def returned(self) -> str:
+        return "RETURN " + ", ".join(f"{e} AS {name}" for name, e in self.exprs) + " "
+
+    def collect(self) -> str:
+        """The aggregation; rows keep the order of a preceding ``WITH … ORDER BY``."""
+        return "RETURN collect([" + ", ".join(e for _, e in self.exprs) + "]) AS rows"
+
+    def unpack(self, rows: list[list[Any]]) -> list[dict[str, Any]]:
+        names = [name for name, _ in self.exprs]
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+
+_PLAIN = frozenset({int, float, str, bool, type(None)})
+_PLAIN_OR_LIST = _PLAIN | {list}
+
+
+def records_as_dicts(keys: list[str], records: list[Record]) -> list[dict[str, Any]]:
+    """Records as dicts, as ``Record.data()`` makes them; records of plain values (numbers,
+    strings, nulls and lists of them, what the query library returns) are zipped with the
+    keys directly, several times faster than ``data()``, which checks every value against
+    the graph types and the abstract collection types.
+
+    Examples
+    --------
+    >>> from neo4j import Record
+    >>> records_as_dicts(["a", "b"], [Record({"a": 1, "b": [1.5, None]})])
+    [{'a': 1, 'b': [1.5, None]}]
+    """
+    out = []
+    for r in records:
+        types = set(map(type, r))
+        if types <= _PLAIN or (
+            types <= _PLAIN_OR_LIST
+            and all(set(map(type, v)) <= _PLAIN for v in r if type(v) is list)
+        ):
+            out.append(dict(zip(keys, r, strict=True)))
+        else:  # nodes, maps, nested lists: the driver's own conversion
+            out.append(r.data())
+    return out
 
 
 def where(conditions: Iterable[str]) -> str:
@@ -278,6 +351,10 @@ def _grouped(
     return out
 
 
+_PARTNER = Columns((("bodyId", "n.bodyId"), ("partner", "p.bodyId"), ("weight", "c.weight"),
+                    ("weightHP", "c.weightHP")))  # fmt: skip
+
+
 async def partners(
     reader: Reader, dataset: str, body_ids: list[int], direction: str, min_weight: int = 1
 ) -> dict[int, list[dict[str, Any]]]:
@@ -289,10 +366,10 @@ async def partners(
         pattern = f"(n:{seg})-[c:ConnectsTo]->(p:{seg})"
     else:
         raise ValueError(f"direction must be 'upstream' or 'downstream', not {direction!r}")
-    rows = await reader.rows(
+    rows = await reader.packed(
         f"MATCH {pattern} WHERE n.bodyId IN $ids AND c.weight >= $minWeight "
-        "RETURN n.bodyId AS bodyId, p.bodyId AS partner, c.weight AS weight, "
-        "c.weightHP AS weightHP ORDER BY weight DESC, partner",
+        "WITH n, p, c ORDER BY c.weight DESC, p.bodyId " + _PARTNER.collect(),
+        _PARTNER,
         ids=[to_neo4j(b) for b in body_ids],
         minWeight=min_weight,
     )
@@ -335,6 +412,10 @@ async def organelles(
 
 
 # -- connectivity -------------------------------------------------------------------------------
+_CONNECTION = Columns((("pre", "a.bodyId"), ("post", "b.bodyId"), ("weight", "c.weight"),
+                       ("weightHP", "c.weightHP")))  # fmt: skip
+
+
 async def adjacency(
     reader: Reader,
     dataset: str,
@@ -361,11 +442,11 @@ async def adjacency(
             "(a.bodyId > $afterPre OR (a.bodyId = $afterPre AND b.bodyId > $afterPost))"
         )
         params["afterPre"], params["afterPost"] = (to_neo4j(b) for b in after)
-    rows = await reader.rows(
+    rows = await reader.packed(
         f"MATCH (a:{label(dataset, kinds[0])})-[c:ConnectsTo]->(b:{label(dataset, kinds[1])}) "
         f"{where(conditions)}"
-        "RETURN a.bodyId AS pre, b.bodyId AS post, c.weight AS weight, c.weightHP AS weightHP "
-        "ORDER BY pre, post LIMIT $limit",
+        "WITH a, b, c ORDER BY a.bodyId, b.bodyId LIMIT $limit " + _CONNECTION.collect(),
+        _CONNECTION,
         limit=first + 1,
         **params,
     )

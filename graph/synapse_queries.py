@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.ids import from_neo4j, to_neo4j
-from graph.queries import Reader, filter_conditions, where, xyz
+from graph.queries import Columns, Reader, filter_conditions, where, xyz
 from graph.schema import label
 
 DIRECTIONS = ("output", "input", "both")  # the body is the pre side, the post side, either
@@ -81,21 +81,23 @@ def _pattern(dataset: str) -> str:
     )
 
 
-_RETURN = (
-    "OPTIONAL MATCH (s)-[c:CloseTo]->(m:Element {type: 'mitochondrion'}) "
-    "RETURN s.synapseId AS id, a.bodyId AS pre, b.bodyId AS post, "
-    "s.confidence AS confidence, s.synapseType AS synapseType, s.area AS areaNm2, "
-    "s.size AS size, s.preCompartment AS preCompartment, "
-    "s.postCompartment AS postCompartment, s.compartment AS preSite, "
-    "t.compartment AS postSite, s.spineHeadVolumeNm3 AS spineHeadVolumeNm3, "
-    f"{xyz('s.location')} AS preLocation, {xyz('t.location')} AS postLocation, "
-    "m.elementId AS mitoId, c.euclideanNm AS euclideanNm, c.distance AS distance, "
-    f"{xyz('m.location')} AS mitoLocation"
-)
+_CLOSEST = "OPTIONAL MATCH (s)-[c:CloseTo]->(m:Element {type: 'mitochondrion'}) "
+_COLUMNS = Columns((
+    ("id", "s.synapseId"), ("pre", "a.bodyId"), ("post", "b.bodyId"),
+    ("confidence", "s.confidence"), ("synapseType", "s.synapseType"), ("areaNm2", "s.area"),
+    ("size", "s.size"), ("preCompartment", "s.preCompartment"),
+    ("postCompartment", "s.postCompartment"), ("preSite", "s.compartment"),
+    ("postSite", "t.compartment"), ("spineHeadVolumeNm3", "s.spineHeadVolumeNm3"),
+    ("preLocation", xyz("s.location")), ("postLocation", xyz("t.location")),
+    ("mitoId", "m.elementId"), ("euclideanNm", "c.euclideanNm"), ("distance", "c.distance"),
+    ("mitoLocation", xyz("m.location")),
+))  # fmt: skip
 
 
 def _synapse(r: dict[str, Any]) -> dict[str, Any]:
-    r["pre"], r["post"] = from_neo4j(r["pre"]), from_neo4j(r["post"])
+    for side in ("pre", "post"):
+        if r[side] is not None:  # null: the partner was not asked for
+            r[side] = from_neo4j(r[side])
     return r
 
 
@@ -118,9 +120,13 @@ async def synapses_page(
 ) -> tuple[list[dict[str, Any]], bool]:
     """A page of synaptic connections ordered by synapse id, and whether more follow."""
     conditions, params = _conditions(where_, after)
-    rows = await reader.rows(
+    rows = await reader.packed(
         f"MATCH {_pattern(dataset)} {where(conditions)}"
-        "WITH a, b, s, t ORDER BY s.synapseId LIMIT $limit " + _RETURN + " ORDER BY id",
+        "WITH a, b, s, t ORDER BY s.synapseId LIMIT $limit "
+        + _CLOSEST
+        + "WITH a, b, s, t, c, m ORDER BY s.synapseId "
+        + _COLUMNS.collect(),
+        _COLUMNS,
         limit=first + 1,
         **params,
     )
@@ -144,14 +150,20 @@ async def synapses_of(
     first: int,
     after: int | None = None,
     where_: SynapseFilter | None = None,
+    *,
+    partner: bool = True,
 ) -> dict[int, tuple[list[dict[str, Any]], bool]]:
     """A page of each body's synapses (as ``output``: the pre side, ``input``: the post side,
-    or ``both``) in one query, with whether more follow for that body."""
+    or ``both``) in one query, with whether more follow for that body.
+
+    ``partner=False`` on an unfiltered ``output`` page leaves out the walk to the partner:
+    ``post``, ``postSite`` and ``postLocation`` come back null, every other column is the same.
+    """
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, not {direction!r}")
     conditions, params = _conditions(where_, after)
     if where_ is None or not where_.conditions()[0]:
-        union = _own_sites_first(dataset, direction, after is not None)
+        union = _own_sites_first(dataset, direction, after is not None, partner)
     else:
         branches = []
         if direction in ("output", "both"):
@@ -159,12 +171,15 @@ async def synapses_of(
         if direction in ("input", "both"):
             branches.append(where([*conditions, "b.bodyId = id"]))
         union = " UNION ".join(f"MATCH {_pattern(dataset)} {w}RETURN a, b, s, t" for w in branches)
-    rows = await reader.rows(
+    columns = _COLUMNS + Columns((("owner", "id"),))
+    rows = await reader.packed(
         "UNWIND $ids AS id CALL (id) { "
         f"CALL (id) {{ {union} }} "
         "WITH a, b, s, t ORDER BY s.synapseId LIMIT $limit RETURN a, b, s, t } "
-        + _RETURN
-        + ", id AS owner ORDER BY owner, id",
+        + _CLOSEST
+        + "WITH id, a, b, s, t, c, m ORDER BY id, s.synapseId "
+        + columns.collect(),
+        columns,
         ids=[to_neo4j(b) for b in body_ids],
         limit=first + 1,
         **params,
@@ -175,16 +190,22 @@ async def synapses_of(
     return {b: (found[:first], len(found) > first) for b, found in grouped.items()}
 
 
-def _own_sites_first(dataset: str, direction: str, paged: bool) -> str:
+def _own_sites_first(dataset: str, direction: str, paged: bool, partner: bool = True) -> str:
     """Union branches (over ``id``) for an unfiltered page of a body's synapses: the body's own
     sites are ordered and cut to the page first (``$limit``), and only those are followed to
-    the partner, so the work is bounded by the page, not by the body's synapse count."""
+    the partner, so the work is bounded by the page, not by the body's synapse count. Without
+    ``partner`` an output page is not followed to the partner at all (``b`` and ``t`` null)."""
     seg, sset, syn = (label(dataset, k) for k in ("Segment", "SynapseSet", "Synapse"))
     after = "WHERE own.synapseId > $after " if paged else ""
     own = (f"MATCH (:{seg} {{bodyId: id}})-[:Contains]->(:{sset})-[:Contains]->"
            f"(own:{syn} {{type: '{{side}}'}}) {after}"
            "WITH own ORDER BY own.synapseId LIMIT $limit ")  # fmt: skip
     branches = []
+    if direction == "output" and not partner:
+        return (f"MATCH (a:{seg} {{bodyId: id}})-[:Contains]->(:{sset})-[:Contains]->"
+                f"(own:{syn} {{type: 'pre'}}) {after}"
+                "WITH a, own ORDER BY own.synapseId LIMIT $limit "
+                "RETURN a, null AS b, own AS s, null AS t")  # fmt: skip
     if direction in ("output", "both"):
         branches.append(
             own.replace("{side}", "pre")

@@ -166,6 +166,26 @@ def test_a_neurons_synapses_come_in_pages_by_direction(client, typed):
         assert ids == sorted(every.loc[expected, "id"], key=int), direction
 
 
+def test_an_output_page_gives_the_same_synapses_with_or_without_the_partner_fields(
+    client, typed
+):
+    every = all_synapses(client).set_index("id")
+    body = every["pre"].value_counts().index[0]
+    own = "id confidence areaNm2 preSite mitoDistanceNm"
+    q = """query($id: BodyId!) { neuron(dataset: "phantom", bodyId: $id) {
+           synapses(direction: OUTPUT, first: 1000) { %s } } } %s"""
+    lean = ask(client, q % (f"nodes {{ {own} }}", ""), id=body)["neuron"]["synapses"]["nodes"]
+    # the partner asked through a fragment on the edges' nodes
+    fragment = "fragment P on Synapse { post postSite }"
+    full = ask(client, q % (f"edges {{ node {{ {own} ...P }} }}", fragment), id=body)
+    full = full["neuron"]["synapses"]["edges"]
+    assert lean == [{k: e["node"][k] for k in own.split()} for e in full]
+    assert [e["node"]["post"] for e in full] == list(every.loc[[s["id"] for s in lean], "post"])
+    assert [e["node"]["postSite"] for e in full] == list(
+        every.loc[[s["id"] for s in lean], "postSite"]
+    )
+
+
 def test_adjacency_pages_give_connection_weights_equal_to_synapse_counts(client, typed):
     weights = all_synapses(client).groupby(["pre", "post"]).size()
     bodies = sorted({b for pair in weights.index for b in pair})[:12]
