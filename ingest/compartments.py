@@ -29,7 +29,9 @@ Mesh vertices, synapse sites and organelles take the label of the skeleton node 
 (centre and radius) they are nearest to. A model (the models issue) replaces steps 1 and 2:
 it joins :data:`PREDICTORS` under a name (``CONNECTOME_INGEST_COMPARTMENT_PREDICTOR``) and
 gives node votes (soma, axon, dendrite) that :func:`label_skeleton` smooths as it smooths
-the evidence; boutons, spines and everything after stay the same.
+the evidence; boutons, spines and everything after stay the same. The point model
+``pointnet`` (:mod:`ingest.compartment_model`) is registered so; without its weight file it
+gives no votes and this baseline labels the cell.
 
 Codes are those of the skeleton ``compartment`` attribute of the Neuroglancer files
 (:class:`ingest.precomputed.skeleton.Compartment`).
@@ -39,7 +41,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -152,11 +154,12 @@ class Skeleton:
 @dataclass
 class Evidence:
     """Points (nm, x, y, z) that tell axon from dendrite: the cell's presynaptic sites and
-    vesicle clouds, and its postsynaptic sites."""
+    vesicle clouds, and its postsynaptic sites; its mitochondria for the point model."""
 
     pre_nm_xyz: np.ndarray
     post_nm_xyz: np.ndarray
     vesicles_nm_xyz: np.ndarray
+    mitochondria_nm_xyz: np.ndarray = field(default_factory=lambda: np.empty((0, 3)))
 
 
 # A compartment predictor: (skeleton, evidence, mesh or None) -> node votes ``(n, 3)`` for
@@ -172,11 +175,11 @@ def check_predictor(name: str) -> None:
     Examples
     --------
     >>> check_predictor("baseline")
-    >>> check_predictor("pointnet")
+    >>> check_predictor("voxelnet")
     Traceback (most recent call last):
     ...
-    ingest.volume.InputError: unknown compartment predictor 'pointnet' \
-(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: baseline
+    ingest.volume.InputError: unknown compartment predictor 'voxelnet' \
+(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: baseline, pointnet
     """
     if name not in PREDICTORS:
         known = ", ".join(sorted(PREDICTORS))
@@ -705,6 +708,7 @@ def compartment_batch(
             pre[pre_xyz].to_numpy(float) * vox_xyz,
             post[post_xyz].to_numpy(float) * vox_xyz,
             vesicles[["x", "y", "z"]].to_numpy(float) * vox_xyz,
+            own.loc[own["type"] == "mitochondrion", ["x", "y", "z"]].to_numpy(float) * vox_xyz,
         )
         res = cell_compartments(
             skel,
@@ -808,3 +812,7 @@ def compartment_batch(
                 )
             )
     return {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in out.items()}
+
+
+# the point model registers itself as "pointnet" (imported last: it builds on this module)
+from ingest import compartment_model as _compartment_model  # noqa: E402, F401

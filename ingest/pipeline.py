@@ -529,6 +529,13 @@ def _tables(
     return out
 
 
+@stage("celltypes", ("tables",), description="cell types from the point model, if trained")
+def _celltypes(ctx: Context, tables: Path) -> Path | None:
+    from ingest import celltypes
+
+    return celltypes.write_predicted_types(tables)
+
+
 def _order() -> list[Stage]:
     """Stages in dependency order (registration order, checked)."""
     seen: set[str] = set()

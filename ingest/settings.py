@@ -48,7 +48,9 @@ class IngestSettings(BaseSettings):
     )
     compartment_predictor: str = Field(
         default="baseline",
-        description="how skeleton nodes get soma/axon/dendrite votes (ingest.compartments)",
+        description="how skeleton nodes get soma/axon/dendrite votes (ingest.compartments): "
+        "baseline, or pointnet (the point model; the baseline where "
+        "models/weights/compartments.pt is absent)",
     )
     min_neuron_voxels: int = Field(
         default=10_000, description="segments this large (or with synapses) are also :Neuron"

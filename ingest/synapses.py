@@ -5,10 +5,17 @@ connected patch of the synaptic-junction mask intersected with the contact site 
 pair; its presynaptic side is the cell with more vesicle-cloud voxels near it. Its cleft area
 is SyConn2's, half the area of the patch's mesh (:mod:`ingest.clefts`); the area of the
 pair's touching voxel faces in the patch is kept beside it.
+
+Its ``confidence`` is SyConn2's random forest on the ten features (:mod:`models.synapse_rf`,
+weights ``models/weights/synapse_rf.pkl``) when that file is present and the synapse's
+features lie within the range of the forest's training data, else a heuristic: 0 without a
+vesicle cloud near either side, else from 0.5 to 1 as the post side's nearest cloud lies
+farther than the pre side's.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import cc3d
@@ -17,6 +24,7 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from ingest.clefts import label_mesh_areas
+from models import synapse_rf
 
 SYNAPSE_TYPES = {1: "asymmetric", 2: "symmetric"}
 
@@ -241,9 +249,31 @@ def synapses_from_records(
     frame.insert(0, "synapse_id", np.arange(1, len(frame) + 1, dtype=np.int64))
     for col in ("pre_body_id", "post_body_id"):
         frame[col] = frame[col].astype(np.uint64)
+    forest = _forest(synapse_rf.WEIGHTS)
+    if forest is not None and len(frame):
+        x = synapse_rf.feature_matrix(frame)
+        judged = forest.inside(x)  # beyond its training data a forest does not know
+        if judged.any():
+            frame.loc[judged, "confidence"] = forest.probability(x[judged])
     for col in ("confidence", "frac_asymmetric", "frac_symmetric"):
         frame[col] = frame[col].astype(np.float32)
     return frame
+
+
+_FORESTS: dict[tuple[str, float], synapse_rf.SynapseForest] = {}
+
+
+def _forest(path: Path) -> synapse_rf.SynapseForest | None:
+    """The synapse forest of ``path`` (read once per file version), ``None`` without it."""
+    try:
+        stamp = path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    key = (str(path), stamp)
+    if key not in _FORESTS:
+        _FORESTS.clear()
+        _FORESTS[key] = synapse_rf.SynapseForest.load(path)
+    return _FORESTS[key]
 
 
 def junction_records(

@@ -102,7 +102,7 @@ def test_an_unknown_compartment_predictor_is_one_sentence_before_any_work(
     tmp_path, cli_env, connectome_bin
 ):
     path = write_volume(tmp_path / "v.zarr", None, _good())
-    env = {**cli_env, "CONNECTOME_INGEST_COMPARTMENT_PREDICTOR": "pointnet"}
+    env = {**cli_env, "CONNECTOME_INGEST_COMPARTMENT_PREDICTOR": "voxelnet"}
     proc = subprocess.run(
         [connectome_bin, "ingest", str(path), "--dataset", "predictor", "--quiet"],
         env=env,
@@ -112,7 +112,7 @@ def test_an_unknown_compartment_predictor_is_one_sentence_before_any_work(
     )
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "connectome ingest: unknown compartment predictor 'pointnet' "
-        "(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: baseline"
+        "connectome ingest: unknown compartment predictor 'voxelnet' "
+        "(CONNECTOME_INGEST_COMPARTMENT_PREDICTOR); known: baseline, pointnet"
     )
     assert not (Path(cli_env["CONNECTOME_DATA_DIR"]) / "work" / "predictor").exists()
