@@ -47,7 +47,7 @@ from .unet import UNet2d, UNet3d, UNetConfig, default_device, load_checkpoint, n
 LINKED_CLASSES = ("mitochondria", "vesicle_cloud", "synaptic_junction")
 """Classes the 2D net's slices are linked for (objects, not sheets like membranes)."""
 
-DEFAULT_PATCH_ZYX = {3: (48, 160, 160), 2: (16, 256, 256)}
+DEFAULT_PATCH_ZYX = {3: (48, 160, 160), 2: (8, 256, 256)}
 """Patch fed to the net (for the 2D net: slices per batch, y, x); about 300 MB of
 activations for the shipped nets (base 8 features) on the CPU."""
 DEFAULT_OVERLAP_ZYX = {3: (8, 24, 24), 2: (2, 24, 24)}
@@ -350,13 +350,14 @@ def predict_volume(
         (default 8 x 24 x 24 for the 3D net, 2 x 24 x 24 for the 2D net).
     patch_zyx : sequence of int, optional
         Largest patch given to the net at once (2D net: slices per batch, y, x); default
-        48 x 160 x 160 (3D), 16 x 256 x 256 (2D).
+        48 x 160 x 160 (3D), 8 x 256 x 256 (2D).
     batch_size : int, optional
         Patches per forward pass (default 1; for the 2D net ``patch_zyx[0]``).
     scheduler : str or distributed.Client, optional
         Dask scheduler: ``None`` (the local threaded scheduler), ``"threads"``, ``"sync"``,
         ``"processes"``, a ``dask.distributed`` ``Client`` or a scheduler address
-        (``"tcp://host:8786"``).
+        (``"tcp://host:8786"``); all but the first three need an ``out`` every worker can
+        write to (a zarr array on disk or in object storage), not one in memory.
     num_workers : int, optional
         Threads or processes of a local scheduler (default: Dask's).
     link_classes : sequence of str, optional
@@ -407,6 +408,15 @@ def predict_volume(
                     f"chunk_zyx {chunk} must be a multiple of out's chunks {stored} so that "
                     "no two tasks write the same stored chunk"
                 )
+    in_memory = isinstance(out, np.ndarray) or type(getattr(out, "store", None)).__name__ in (
+        "KVStore",
+        "MemoryStore",
+    )
+    if in_memory and scheduler not in (None, "threads", "sync", "synchronous", "single-threaded"):
+        raise ValueError(
+            "out lives in this process's memory, so other processes' writes would be lost; "
+            "give a zarr array on disk (or object storage) with this scheduler"
+        )
     overlap = tuple(overlap_zyx or DEFAULT_OVERLAP_ZYX[config.dims])
     patch = tuple(patch_zyx or DEFAULT_PATCH_ZYX[config.dims])
     if batch_size is None:

@@ -1,0 +1,110 @@
+"""Trainers of the voxel U-Nets: ``connectome train unet3d`` and ``connectome train unet2d``.
+
+Each makes its training and validation phantoms (:func:`ingest.phantom.make_phantom`, in a
+temporary folder), turns their label layers into the five-class target
+(:func:`models.voxel_training.voxel_targets`), trains (:func:`models.voxel_training.train_unet`)
+and writes ``models/weights/unet3d.pt`` / ``unet2d.pt`` with the config, a description of the
+data (phantom seeds and shapes, classes, training settings) and the validation F1.
+
+Phantom seeds: training 1001-1002, validation 2001; the benchmark (``benchmarks/models.py``)
+evaluates on 3001 and up, so no evaluation volume is ever seen in training. Torch runs on one
+thread unless ``torch.set_num_threads`` was called before.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import zarr
+from numpy.typing import NDArray
+
+from connectome.train import Trainer, default_out
+from ingest.phantom import make_phantom
+from models.augment import AugmentConfig
+from models.unet import CLASSES, UNetConfig, save_checkpoint
+from models.voxel_training import TrainConfig, train_unet, voxel_targets
+
+TRAIN_SEEDS = (1001, 1002)
+VALIDATION_SEED = 2001
+PHANTOM_SHAPE_ZYX = (64, 256, 256)
+VOXEL_SIZE_NM_ZYX = (20.0, 10.0, 10.0)
+
+NETS = {
+    "unet3d": UNetConfig(dims=3, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
+    "unet2d": UNetConfig(dims=2, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
+}
+RUNS = {
+    "unet3d": TrainConfig(iterations=1200, batch_size=2, crop_zyx=(16, 64, 64)),
+    # the 2D net sees no neighbouring slice: a missing section cannot be filled in from one
+    "unet2d": TrainConfig(
+        iterations=1200,
+        batch_size=2,
+        crop_zyx=(8, 96, 96),
+        augment=AugmentConfig(missing_section_p=0.0),
+    ),
+}
+
+
+def phantom_volume(
+    folder: Path, seed: int, shape_zyx: tuple[int, int, int]
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8]]:
+    """Make a phantom in ``folder`` and return its raw image and five-class target."""
+    path = folder / f"phantom-{seed}-{'x'.join(map(str, shape_zyx))}.zarr"
+    make_phantom(path, seed=seed, shape_zyx=shape_zyx, voxel_size_nm_zyx=VOXEL_SIZE_NM_ZYX)
+    root = zarr.open_group(str(path), mode="r")
+    labels = [root[f"labels/{name}/0"][...] for name in
+              ("cells", "mitochondria", "vesicle_clouds", "synaptic_junctions")]  # fmt: skip
+    return root["0"][...], voxel_targets(*labels)
+
+
+def train_voxel_model(
+    name: str, out: Path | None, *, seed: int, quick: bool, progress: bool
+) -> Path:
+    """Train the U-Net ``name`` (a key of :data:`NETS`) on phantoms and write its weights.
+
+    ``quick``: one small training phantom, a few iterations and a small validation volume
+    (about a minute; for tests, not for use).
+    """
+    if torch.get_num_threads() > 1 and not torch.cuda.is_available():
+        torch.set_num_threads(1)
+    config = NETS[name]
+    run = replace(RUNS[name], seed=seed)
+    train_shape = PHANTOM_SHAPE_ZYX
+    val_shape = PHANTOM_SHAPE_ZYX
+    seeds: tuple[int, ...] = TRAIN_SEEDS
+    if quick:
+        run = replace(run, iterations=20, batch_size=1)
+        train_shape, val_shape, seeds = (32, 128, 128), (16, 64, 64), TRAIN_SEEDS[:1]
+    with tempfile.TemporaryDirectory(prefix="connectome-train-") as tmp:
+        volumes = [phantom_volume(Path(tmp), s, train_shape) for s in seeds]
+        validation = phantom_volume(Path(tmp), VALIDATION_SEED, val_shape)
+    model, metrics = train_unet(config, volumes, validation, run, progress=progress)
+    data: dict[str, Any] = {
+        "source": "ingest.phantom.make_phantom",
+        "train_seeds": list(seeds),
+        "validation_seed": VALIDATION_SEED,
+        "shape_zyx": list(train_shape),
+        "validation_shape_zyx": list(val_shape),
+        "voxel_size_nm_zyx": list(VOXEL_SIZE_NM_ZYX),
+        "classes": list(config.classes),
+        "targets": "models.voxel_training.voxel_targets",
+        "training": run.to_dict(),
+        "quick": quick,
+    }
+    return save_checkpoint(out or default_out(name), model, config, data, metrics)
+
+
+def _trainer(name: str) -> Trainer:
+    def train(out: Path | None, *, seed: int, quick: bool, progress: bool) -> Path:
+        return train_voxel_model(name, out, seed=seed, quick=quick, progress=progress)
+
+    train.__doc__ = f"Train the {name} voxel U-Net on phantoms (see train_voxel_model)."
+    return train
+
+
+TRAINERS: dict[str, Trainer] = {name: _trainer(name) for name in NETS}

@@ -1,0 +1,55 @@
+"""`connectome train unet3d|unet2d`: registered, and --quick writes a loadable checkpoint."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from connectome import train_voxel
+from connectome.train import default_out, trainers
+from models.inference import predict_array
+from models.unet import CLASSES, UNet3d, load_checkpoint
+
+
+def test_the_voxel_trainers_join_the_registry():
+    assert {"unet3d", "unet2d"} <= set(trainers())
+    assert train_voxel.NETS["unet3d"].dims == 3 and train_voxel.NETS["unet2d"].dims == 2
+
+
+def test_no_evaluation_phantom_is_a_training_phantom():
+    from benchmarks.models import EVAL_SEEDS
+
+    used = {*train_voxel.TRAIN_SEEDS, train_voxel.VALIDATION_SEED}
+    assert not used & set(EVAL_SEEDS)
+
+
+def test_connectome_train_unet3d_quick_writes_a_loadable_checkpoint(tmp_path):
+    out = tmp_path / "net" / "unet3d.pt"
+    bin_ = str(Path(sys.executable).parent / "connectome")
+    proc = subprocess.run([bin_, "train", "unet3d", "--quick", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"wrote {out}" in proc.stdout
+    model, config, meta = load_checkpoint(out)
+    assert isinstance(model, UNet3d) and config.classes == CLASSES
+    assert meta["data"]["train_seeds"] == [train_voxel.TRAIN_SEEDS[0]]
+    assert meta["data"]["quick"] is True and meta["data"]["classes"] == list(CLASSES)
+    assert set(meta["metrics"]["f1"]) == set(CLASSES)
+    assert out.stat().st_size < 2_000_000
+    torch.set_num_threads(1)
+    prob = predict_array(model, np.full((4, 20, 20), 128, np.uint8))
+    assert prob.shape == (5, 4, 20, 20)
+
+
+def test_the_shipped_weights_are_small_and_describe_their_data():
+    for name in ("unet3d", "unet2d"):
+        path = default_out(name)
+        assert path.stat().st_size < 2_000_000
+        _, config, meta = load_checkpoint(path)
+        assert meta["data"]["quick"] is False
+        assert meta["data"]["train_seeds"] == list(train_voxel.TRAIN_SEEDS)
+        assert config == train_voxel.NETS[name]
