@@ -129,3 +129,10 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
             return FileResponse(web / "index.html")
 
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The app with its settings read from the environment (``CONNECTOME_API_*``,
+    ``NEO4J_*``): what each worker process builds when ``connectome serve --workers N`` runs
+    several (uvicorn starts them as separate processes, so nothing is passed in memory)."""
+    return create_app(ApiSettings(), Neo4jSettings())

@@ -178,8 +178,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 # -- serve ----------------------------------------------------------------------------------
-def serve(host: str, port: int, tls: bool = False) -> None:
-    """Serve the app; with ``tls`` over HTTPS (a self-signed certificate unless configured)."""
+def serve(host: str, port: int, tls: bool = False, workers: int = 1) -> None:
+    """Serve the app; with ``tls`` over HTTPS (a self-signed certificate unless configured);
+    with ``workers`` > 1 in that many processes (the settings go to them as environment
+    variables, :func:`api.app.app_from_environment`)."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
@@ -195,7 +199,8 @@ def serve(host: str, port: int, tls: bool = False) -> None:
             settings.data_dir / "tls", host, settings.tls_cert, settings.tls_key
         )
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    app = create_app(settings, neo4j)
+    if workers < 1:
+        raise UserFacingError(f"--workers must be at least 1, not {workers}")
     base = f"{'https' if tls else 'http'}://{host}:{port}"
     print(f"web client: {base}/\nGraphQL (GraphiQL): {base}/graphql", flush=True)
     print(f"neuPrint API: {base}/api/ (neuprint.Client({base!r}, dataset=..., token=...))")
@@ -205,7 +210,17 @@ def serve(host: str, port: int, tls: bool = False) -> None:
         print("anonymous reads: on (tokens needed for writes)\n", flush=True)
     else:
         print("anonymous reads: off (make a token with `connectome token create`)\n", flush=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", **ssl)
+    if workers == 1:
+        app = create_app(settings, neo4j)
+        uvicorn.run(app, host=host, port=port, log_level="warning", **ssl)
+        return
+    print(f"{workers} worker processes", flush=True)
+    os.environ.update({"CONNECTOME_API_HOST": host, "CONNECTOME_API_PORT": str(port),
+                       "CONNECTOME_API_DATA_DIR": str(settings.data_dir), "NEO4J_URI": neo4j.uri,
+                       "NEO4J_USERNAME": neo4j.username, "NEO4J_PASSWORD": neo4j.password or "",
+                       "NEO4J_DATABASE": neo4j.database})  # fmt: skip
+    uvicorn.run("api.app:app_from_environment", factory=True, workers=workers, host=host,
+                port=port, log_level="warning", **ssl)  # fmt: skip
 
 
 def cmd_token(args: argparse.Namespace) -> int:
@@ -243,7 +258,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    serve(args.host, args.port, tls=args.tls)
+    serve(args.host, args.port, tls=args.tls, workers=args.workers)
     return 0
 
 
@@ -377,6 +392,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tls", action="store_true",
                    help="serve HTTPS (certificate: CONNECTOME_API_TLS_CERT/_KEY, else a "
                    "self-signed one made under the data dir's tls/)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=1,
+                   help="API processes (one per core left to the API: Python answers one "
+                   "request at a time per process)")  # fmt: skip
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("token", help="bearer tokens of the API (create, list, revoke)")
