@@ -171,7 +171,11 @@ def _check_neo4j(settings: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    ingest(args.path, args.dataset, load=not args.no_load, progress=not args.quiet,
+    from ingest.predict import prepare  # a raw-only container gets its layers predicted first
+
+    path = prepare(args.path, CliSettings().data_dir, progress=not args.quiet,
+                   echo=lambda line: print(line, file=sys.stderr))  # fmt: skip
+    ingest(path, args.dataset, load=not args.no_load, progress=not args.quiet,
            bulk=args.bulk, scheduler=args.scheduler, fresh=args.fresh or None,
            chunk_zyx=tuple(args.chunk) if args.chunk else None)  # fmt: skip
     return 0

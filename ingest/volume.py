@@ -175,6 +175,11 @@ def read_ome_zarr(path: Path) -> Volume:
     labels_dir = path / "labels"
     cells_dir = labels_dir / "cells"
     if not cells_dir.exists():
+        if is_raw_only(path):  # `connectome ingest` predicts the layers first (ingest.predict)
+            raise InputError(
+                f"{path} has only the raw image (no labels/cells); expected labels/cells, or "
+                "`connectome ingest`, which predicts the label layers with the shipped model"
+            )
         raise InputError(
             f"{path} has no labels/cells; expected the cell instance "
             "segmentation as an OME-Zarr label image at labels/cells"
@@ -213,6 +218,18 @@ def read_ome_zarr(path: Path) -> Volume:
         raw=raw,
         labels=labels,
     )
+
+
+def is_raw_only(path: Path) -> bool:
+    """Whether ``path`` is an OME-Zarr container with a raw image and no label layer at all.
+
+    Examples
+    --------
+    >>> is_raw_only(Path("/no/such/volume.zarr"))
+    False
+    """
+    return (_is_zarr_group(path) and bool(_read_attrs(path).get("multiscales"))
+            and not any((path / "labels" / name).exists() for name in LABEL_LAYERS))  # fmt: skip
 
 
 def check_volume(volume: Volume) -> None:
