@@ -2,10 +2,12 @@
 
 A cell's cloud is points drawn uniformly over the area of its mesh (kind ``surface``) plus one
 point per organelle of the cell and per synaptic junction on it, each with the kind of object
-it stands for: ``mitochondrion``, ``vesicle_cloud`` and ``junction`` (for the cell-type model
-split into ``junction_asymmetric`` and ``junction_symmetric`` by the synapse type, as SyConn2's
-``syn_ssv_asym`` / ``syn_ssv_sym`` features). SyConn2 samples organelle meshes; an organelle
-here is its centroid (the tables' ``x, y, z``), a junction its site on the cell's side.
+it stands for: ``mitochondrion``, ``vesicle_cloud`` and a junction, split for compartments by
+the cell's side of the synapse (``junction_pre``, ``junction_post``: the evidence the
+baseline uses) and for cell types by the synapse type (``junction_asymmetric``,
+``junction_symmetric``, as SyConn2's ``syn_ssv_asym`` / ``syn_ssv_sym`` features). SyConn2
+samples organelle meshes; an organelle here is its centroid (the tables' ``x, y, z``), a
+junction its site on the cell's side.
 
 The network sees **contexts**: the points within ``radius_nm`` of a centre, ``n_points`` of
 them (every organelle point kept, surface points drawn to fill; drawn again with replacement
@@ -29,7 +31,7 @@ from scipy.spatial import cKDTree
 
 from ingest.compartments import Skeleton, sample_surface
 
-COMPARTMENT_KINDS = ("surface", "mitochondrion", "vesicle_cloud", "junction")
+COMPARTMENT_KINDS = ("surface", "mitochondrion", "vesicle_cloud", "junction_pre", "junction_post")
 CELLTYPE_KINDS = ("surface", "mitochondrion", "vesicle_cloud", "junction_asymmetric",
                   "junction_symmetric")  # fmt: skip
 
@@ -195,7 +197,9 @@ def voxel_size_nm_xyz(tables: Path) -> np.ndarray:
 def organelle_points(
     synapses: pd.DataFrame, elements: pd.DataFrame, vox_xyz: np.ndarray
 ) -> dict[int, dict[str, np.ndarray]]:
-    """Per body id, its organelle and junction points (nm) by kind, both junction namings.
+    """Per body id, its organelle and junction points (nm) by kind: junctions by synapse type
+    (``junction_asymmetric``, ``junction_symmetric``), by side (``junction_pre``,
+    ``junction_post``) and all of them (``junction``).
 
     Examples
     --------
@@ -210,11 +214,14 @@ def organelle_points(
     """
     rows: list[pd.DataFrame] = []
     for side in ("pre", "post"):
-        rows.append(pd.DataFrame({
-            "body_id": synapses[f"{side}_body_id"].to_numpy(np.uint64),
-            "kind": "junction_" + synapses["synapse_type"].fillna("asymmetric").astype(str),
-            "x": synapses[f"{side}_x"], "y": synapses[f"{side}_y"], "z": synapses[f"{side}_z"],
-        }))  # fmt: skip
+        kinds = ("junction_" + synapses["synapse_type"].fillna("asymmetric").astype(str),
+                 pd.Series(f"junction_{side}", index=synapses.index))  # fmt: skip
+        for kind in kinds:
+            rows.append(pd.DataFrame({
+                "body_id": synapses[f"{side}_body_id"].to_numpy(np.uint64), "kind": kind,
+                "x": synapses[f"{side}_x"], "y": synapses[f"{side}_y"],
+                "z": synapses[f"{side}_z"],
+            }))  # fmt: skip
     if len(elements):
         rows.append(pd.DataFrame({
             "body_id": elements["body_id"].to_numpy(np.uint64), "kind": elements["type"],
@@ -226,7 +233,7 @@ def organelle_points(
     for (body, kind), idx in every.groupby(["body_id", "kind"]).indices.items():
         out.setdefault(int(body), {})[str(kind)] = nm[idx]
     for kinds in out.values():
-        junctions = [v for k, v in kinds.items() if k.startswith("junction_")]
+        junctions = [v for k, v in kinds.items() if k in ("junction_pre", "junction_post")]
         kinds["junction"] = np.concatenate(junctions) if junctions else np.empty((0, 3))
     return out
 

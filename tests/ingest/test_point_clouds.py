@@ -54,7 +54,8 @@ def test_a_context_holds_only_points_within_its_radius_and_keeps_the_organelles(
     cloud = Cloud(pts, kind, COMPARTMENT_KINDS)
     params = CloudParams(radius_nm=1000.0, n_points=256)
     ctx = draw_context(cloud, np.zeros(3), rng, params)
-    assert ctx is not None and ctx.coords.shape == (256, 3) and ctx.features.shape == (256, 4)
+    assert ctx is not None and ctx.coords.shape == (256, 3)
+    assert ctx.features.shape == (256, len(COMPARTMENT_KINDS))
     assert np.linalg.norm(pts[ctx.index], axis=1).max() <= 1000.0
     assert np.abs(np.linalg.norm(ctx.coords, axis=1).max()) <= 1.0
     assert set(range(5)) <= set(ctx.index.tolist())
@@ -90,5 +91,6 @@ def test_junction_points_go_to_both_cells_with_the_synapse_type():
     got = organelle_points(syn, pd.DataFrame(), np.array([10.0, 10.0, 20.0]))
     assert got[7]["junction_asymmetric"].tolist() == [[10.0, 0.0, 0.0]]
     assert got[7]["junction_symmetric"].tolist() == [[20.0, 0.0, 0.0]]
-    assert len(got[7]["junction"]) == 2
+    assert len(got[7]["junction"]) == len(got[7]["junction_pre"]) == 2
+    assert got[9]["junction_post"].tolist() == [[60.0, 0.0, 20.0]] and "junction_pre" not in got[9]
     assert got[2**63 + 1]["junction_asymmetric"].tolist() == [[50.0, 0.0, 20.0]]

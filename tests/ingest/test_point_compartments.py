@@ -67,7 +67,7 @@ def test_the_point_model_labels_phantom_nodes_closer_to_the_truth_than_the_basel
             got_class = np.array([code_class.get(int(c), -1) for c in got])
             right[name] += int((got_class[known] == coarse_class[want[known]]).sum())
     assert total > 500
-    # on this phantom (seed 1000, 32 x 160 x 160): 0.79 for the model, 0.61 for the baseline
+    # on this phantom (seed 1000, 32 x 160 x 160): 0.81 for the model, 0.61 for the baseline
     assert right["pointnet"] / total >= 0.75
     assert right["pointnet"] / total >= right["baseline"] / total + 0.1
 
