@@ -214,9 +214,9 @@ def organelle_points(
     """
     rows: list[pd.DataFrame] = []
     for side in ("pre", "post"):
-        kinds = ("junction_" + synapses["synapse_type"].fillna("asymmetric").astype(str),
-                 pd.Series(f"junction_{side}", index=synapses.index))  # fmt: skip
-        for kind in kinds:
+        namings = ("junction_" + synapses["synapse_type"].fillna("asymmetric").astype(str),
+                   pd.Series(f"junction_{side}", index=synapses.index))  # fmt: skip
+        for kind in namings:
             rows.append(pd.DataFrame({
                 "body_id": synapses[f"{side}_body_id"].to_numpy(np.uint64), "kind": kind,
                 "x": synapses[f"{side}_x"], "y": synapses[f"{side}_y"],
