@@ -39,10 +39,10 @@ NETS = {
     "unet2d": UNetConfig(dims=2, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
 }
 RUNS = {
-    "unet3d": TrainConfig(iterations=1200, batch_size=2, crop_zyx=(16, 64, 64)),
+    "unet3d": TrainConfig(iterations=1500, batch_size=2, crop_zyx=(16, 64, 64)),
     # the 2D net sees no neighbouring slice: a missing section cannot be filled in from one
     "unet2d": TrainConfig(
-        iterations=1200,
+        iterations=1500,
         batch_size=2,
         crop_zyx=(8, 96, 96),
         augment=AugmentConfig(missing_section_p=0.0),
