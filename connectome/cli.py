@@ -111,6 +111,7 @@ def ingest(
             f"imported {dataset!r} with neo4j-admin into {neo4j.uri}: "
             + ", ".join(f"{v} {k}" for k, v in counts.items())
         )
+        _annotate_predicted_types(neo4j, dataset, folder)
     elif load:
         from graph.annotations import annotate, saved_annotations
 
@@ -120,9 +121,20 @@ def ingest(
             f"loaded {dataset!r} into {neo4j.uri}: "
             + ", ".join(f"{v} {k}" for k, v in counts.items())
         )
-        if kept:
+        _annotate_predicted_types(neo4j, dataset, folder)
+        if kept:  # what was set before the reload wins over the model
             print(f"kept the annotations of {annotate(neo4j, dataset, kept)} neurons")
     return folder
+
+
+def _annotate_predicted_types(neo4j: Any, dataset: str, folder: Path) -> None:
+    """Set the cell types the model predicted (ingest's ``celltypes`` stage), if it ran."""
+    from graph.annotations import annotate
+    from ingest.celltypes import predicted_annotations
+
+    predicted = predicted_annotations(folder)
+    if predicted:
+        print(f"predicted cell types set on {annotate(neo4j, dataset, predicted)} neurons")
 
 
 def _load_progress(enabled: bool) -> Callable[[str, int, int], None]:

@@ -117,7 +117,8 @@ def api_url(neo4j_settings: Neo4jSettings, neo4j_server: LocalNeo4j) -> Iterator
 @pytest.fixture(scope="session")
 def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
     """The demo-sized phantom (seed 3, 64 x 256 x 256) ingested through the `connectome`
-    command as data set `phantom`; its ground truth with `path` and the ingest's `stderr`."""
+    command as data set `phantom`; its ground truth with `path` and the ingest's `stderr` and
+    `stdout`."""
     out = tmp_path_factory.mktemp("phantom") / "p.zarr"
     subprocess.run(
         [connectome_bin, "phantom", str(out), "--seed", "3", "--shape", "64", "256", "256"],
@@ -135,7 +136,7 @@ def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
     )
     assert proc.returncode == 0, proc.stderr
     truth = json.loads((out / "ground_truth.json").read_text())
-    truth["path"], truth["stderr"] = out, proc.stderr
+    truth["path"], truth["stderr"], truth["stdout"] = out, proc.stderr, proc.stdout
     return truth
 
 

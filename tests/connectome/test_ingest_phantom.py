@@ -3,6 +3,7 @@ phantom's ground truth (which ingest never reads)."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -68,6 +69,17 @@ def _match(truth: dict, found: pd.DataFrame) -> list[tuple[dict, pd.Series]]:
 
 def test_ingest_shows_a_progress_bar(phantom):
     assert "ingest" in phantom["stderr"] and "stage" in phantom["stderr"]
+
+
+def test_ingest_sets_the_cell_types_the_model_predicted(phantom):
+    from ingest.celltypes import TYPE_NAMES, predicted_annotations
+
+    tables = re.search(r"tables written to (\S+)", phantom["stdout"])
+    assert tables, phantom["stdout"]
+    rows = predicted_annotations(tables.group(1))
+    assert len(rows) >= len(phantom["cells"]) // 2
+    assert {r["type"] for r in rows} <= set(TYPE_NAMES)
+    assert f"predicted cell types set on {len(rows)} neurons" in phantom["stdout"]
 
 
 def test_synapse_recall_and_precision_are_at_least_095(phantom, neo4j_settings):
