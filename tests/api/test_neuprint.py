@@ -109,7 +109,12 @@ def test_fetch_simple_connections_weights_equal_the_planted_synapse_counts(clien
 
 
 def test_fetch_synapses_finds_every_planted_synapse_of_each_cell(client, phantom):
-    synapses = fetch_synapses(ALL, client=client)
+    # every synapse (confidence 0 means no filter), then neuPrint's default: those above the
+    # data set's postHighAccuracyThreshold (the synapse forest gives some real ones less)
+    synapses = fetch_synapses(ALL, SynapseCriteria(confidence=0, client=client), client=client)
+    default = fetch_synapses(ALL, client=client)
+    threshold = client.meta["postHighAccuracyThreshold"]
+    assert len(default) == (synapses["confidence"] > threshold).sum()
     vox = np.array(phantom["voxel_size_nm_zyx"][::-1])
     truth = pd.DataFrame(phantom["synapses"])
     matched = 0
@@ -139,7 +144,7 @@ def test_fetch_mitochondria_counts_each_cells_mitochondria_exactly(client, phant
 
 def test_closest_mitochondria_are_the_nearest_to_within_a_voxel_diagonal(client, phantom):
     rows = fetch_synapses_and_closest_mitochondria(
-        ALL, SynapseCriteria(type="pre", client=client), client=client
+        ALL, SynapseCriteria(type="pre", confidence=0, client=client), client=client
     )
     vox_zyx = np.array(phantom["voxel_size_nm_zyx"])
     diagonal = float(np.linalg.norm(vox_zyx))
