@@ -27,7 +27,11 @@ from models.augment import AugmentConfig
 from models.unet import UNetConfig, save_checkpoint
 from models.voxel_training import TrainConfig, train_unet, voxel_targets
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "fib25" / "training_sample2"
+# the shared data folder sits beside the checkout (../shared); a clone elsewhere finds it at
+# the workplace's usual place
+_SAMPLES = [root / "shared" / "data" / "fib25" / "training_sample2"
+            for root in (Path(__file__).resolve().parents[2], Path("/work"))]  # fmt: skip
+SAMPLE = next((p for p in _SAMPLES if p.exists()), _SAMPLES[0])
 TEST_Z_FROM = 150
 CLASSES = ("boundary",)
 

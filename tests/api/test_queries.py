@@ -166,9 +166,7 @@ def test_a_neurons_synapses_come_in_pages_by_direction(client, typed):
         assert ids == sorted(every.loc[expected, "id"], key=int), direction
 
 
-def test_an_output_page_gives_the_same_synapses_with_or_without_the_partner_fields(
-    client, typed
-):
+def test_an_output_page_gives_the_same_synapses_with_or_without_the_partner_fields(client, typed):
     every = all_synapses(client).set_index("id")
     body = every["pre"].value_counts().index[0]
     own = "id confidence areaNm2 preSite mitoDistanceNm"

@@ -35,6 +35,7 @@ def test_the_boundary_is_both_sides_of_every_contact_between_bodies():
     assert np.array_equal(target[0], expected)
 
 
+@pytest.mark.skipif(not train_fib25.SAMPLE.exists(), reason="the FIB-25 sample is not here")
 def test_connectome_train_fib25_quick_writes_a_checkpoint_that_never_saw_the_test_block(tmp_path):
     out = tmp_path / "net" / "fib25_unet2d.pt"
     bin_ = str(Path(sys.executable).parent / "connectome")
