@@ -11,7 +11,7 @@ scheduler, one torch thread; the 3D net needs 8 slices of z halo, the 2D net 2),
 in the same run, so the 2D/3D ratio tests the claim that 2D slices are "almost twice as fast".
 The 2D net is also scored without its slice linking, to show what linking does.
 
-Then, when their modules are there, the figures of the other model helpers are merged in:
+Then, when their modules are there, the figures of the other model benchmarks are merged in:
 ``benchmarks/fib25_segmentation.py`` (``fib25``: boundary F1, VOI and ARAND on FIB-25, and
 the raw-only ingest synapse recall) and ``benchmarks/point_models.py`` (compartment F1,
 cell-type accuracy, synapse forest F1). The last line with ``--json`` is one JSON object.
@@ -119,7 +119,7 @@ def voxel_nets(
     return result
 
 
-def merge_helpers(result: dict[str, Any], progress: bool) -> dict[str, Any]:
+def merge_others(result: dict[str, Any], progress: bool) -> dict[str, Any]:
     """Add the dicts of the other benchmark modules that exist (a clashing key is prefixed)."""
     root = Path(__file__).resolve().parent.parent
     for module_name in MERGED:
@@ -158,13 +158,17 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON object last")
     parser.add_argument("--weights", type=Path, default=None, help="folder of unet*.pt")
     parser.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
-    parser.add_argument("--voxel-only", action="store_true", help="skip the other helpers")
+    parser.add_argument(
+        "--voxel-only",
+        action="store_true",
+        help="only the voxel U-Nets (no FIB-25, raw-only ingest, point models)",
+    )
     args = parser.parse_args()
     result = voxel_nets(shape_zyx=tuple(args.shape), weights=args.weights,
                         progress=not args.json)  # fmt: skip
     print(table(result))
     if not args.voxel_only:
-        result = merge_helpers(result, progress=not args.json)
+        result = merge_others(result, progress=not args.json)
     if args.json:
         print(json.dumps(result))
 
