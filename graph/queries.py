@@ -92,14 +92,12 @@ class Reader:
 
 @dataclass(frozen=True)
 class Columns:
-    """Named Cypher expressions: returned as rows (``RETURN e AS name, …``) or collected into
-    one list of rows (``RETURN collect([e, …]) AS rows``) for :meth:`Reader.packed`.
+    """Named Cypher expressions collected into one list of rows
+    (``RETURN collect([e, …]) AS rows``) for :meth:`Reader.packed`, and unpacked into dicts.
 
     Examples
     --------
     >>> c = Columns((("id", "s.synapseId"), ("pre", "a.bodyId")))
-    >>> c.returned()
-    'RETURN s.synapseId AS id, a.bodyId AS pre '
     >>> c.collect()
     'RETURN collect([s.synapseId, a.bodyId]) AS rows'
     >>> c.unpack([[7, 1], [8, 2]])
@@ -110,9 +108,6 @@ class Columns:
 
     def __add__(self, other: Columns) -> Columns:
         return Columns(self.exprs + other.exprs)
-
-    def returned(self) -> str:
-        return "RETURN " + ", ".join(f"{e} AS {name}" for name, e in self.exprs) + " "
 
     def collect(self) -> str:
         """The aggregation; rows keep the order of a preceding ``WITH … ORDER BY``."""
