@@ -206,6 +206,8 @@ def serve(host: str, port: int, tls: bool = False, workers: int = 1) -> None:
     from api.settings import ApiSettings
     from api.tls import certificate
 
+    if workers < 1:
+        raise UserFacingError(f"--workers must be at least 1, not {workers}")
     neo4j = _neo4j_settings()
     _check_neo4j(neo4j)
     settings = ApiSettings(host=host, port=port, data_dir=CliSettings().data_dir)
@@ -215,8 +217,6 @@ def serve(host: str, port: int, tls: bool = False, workers: int = 1) -> None:
             settings.data_dir / "tls", host, settings.tls_cert, settings.tls_key
         )
         ssl = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
-    if workers < 1:
-        raise UserFacingError(f"--workers must be at least 1, not {workers}")
     base = f"{'https' if tls else 'http'}://{host}:{port}"
     print(f"web client: {base}/\nGraphQL (GraphiQL): {base}/graphql", flush=True)
     print(f"neuPrint API: {base}/api/ (neuprint.Client({base!r}, dataset=..., token=...))")
