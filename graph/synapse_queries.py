@@ -197,26 +197,26 @@ def _own_sites_first(dataset: str, direction: str, paged: bool, partner: bool = 
     ``partner`` an output page is not followed to the partner at all (``b`` and ``t`` null)."""
     seg, sset, syn = (label(dataset, k) for k in ("Segment", "SynapseSet", "Synapse"))
     after = "WHERE own.synapseId > $after " if paged else ""
-    own = (f"MATCH (:{seg} {{bodyId: id}})-[:Contains]->(:{sset})-[:Contains]->"
-           f"(own:{syn} {{type: '{{side}}'}}) {after}"
-           "WITH own ORDER BY own.synapseId LIMIT $limit ")  # fmt: skip
-    branches = []
+
+    def own(side: str, body: str = "") -> str:
+        """The body's own ``side`` sites cut to the page (``body``: a name to keep it by)."""
+        kept = f"{body}, own" if body else "own"
+        return (f"MATCH ({body}:{seg} {{bodyId: id}})-[:Contains]->(:{sset})-[:Contains]->"
+                f"(own:{syn} {{type: '{side}'}}) {after}"
+                f"WITH {kept} ORDER BY own.synapseId LIMIT $limit ")  # fmt: skip
+
     if direction == "output" and not partner:
-        return (f"MATCH (a:{seg} {{bodyId: id}})-[:Contains]->(:{sset})-[:Contains]->"
-                f"(own:{syn} {{type: 'pre'}}) {after}"
-                "WITH a, own ORDER BY own.synapseId LIMIT $limit "
-                "RETURN a, null AS b, own AS s, null AS t")  # fmt: skip
+        return own("pre", "a") + "RETURN a, null AS b, own AS s, null AS t"
+    branches = []
     if direction in ("output", "both"):
         branches.append(
-            own.replace("{side}", "pre")
-            + f"MATCH (a:{seg})-[:Contains]->(:{sset})-[:Contains]->(own)"
+            own("pre") + f"MATCH (a:{seg})-[:Contains]->(:{sset})-[:Contains]->(own)"
             f"-[:SynapsesTo]->(t:{syn})<-[:Contains]-(:{sset})<-[:Contains]-(b:{seg}) "
             "RETURN a, b, own AS s, t"
         )
     if direction in ("input", "both"):
         branches.append(
-            own.replace("{side}", "post")
-            + f"MATCH (a:{seg})-[:Contains]->(:{sset})-[:Contains]->(s:{syn})"
+            own("post") + f"MATCH (a:{seg})-[:Contains]->(:{sset})-[:Contains]->(s:{syn})"
             f"-[:SynapsesTo]->(own)<-[:Contains]-(:{sset})<-[:Contains]-(b:{seg}) "
             "RETURN a, b, s, own AS t"
         )
