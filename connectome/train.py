@@ -10,6 +10,8 @@ Every file under ``models/weights/`` is made by exactly one trainer here, named 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -33,19 +35,19 @@ def trainers() -> dict[str, Trainer]:
 
     Examples
     --------
-    >>> isinstance(trainers(), dict)
+    >>> {"unet3d", "fib25_unet2d", "synapse_rf"} <= set(trainers())
     True
     """
     found: dict[str, Trainer] = {}
     for name in TRAINER_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:
-            if err.name == name:  # that family of models is not there yet
-                continue
-            raise
-        found.update(module.TRAINERS)
+        found.update(importlib.import_module(name).TRAINERS)
     return found
+
+
+def per_name(train_model: Callable[..., Path], names: Iterable[str]) -> dict[str, Trainer]:
+    """One trainer per weight name, each calling ``train_model(name, out, seed=…, quick=…,
+    progress=…)``: for a module that trains several nets with one function."""
+    return {name: partial(train_model, name) for name in names}
 
 
 def default_out(name: str, suffix: str = ".pt") -> Path:

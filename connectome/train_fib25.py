@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from connectome.train import Trainer, default_out
+from connectome.train import Trainer, default_out, per_name
 from ingest.fib25 import VOXEL_SIZE_NM_ZYX, is_fib25, load_bodies, load_raw
 from models.augment import AugmentConfig
 from models.unet import UNetConfig, save_checkpoint
@@ -123,12 +123,4 @@ def train_fib25_model(
     return save_checkpoint(out or default_out(name), model, config, data, metrics)
 
 
-def _trainer(name: str) -> Trainer:
-    def train(out: Path | None, *, seed: int, quick: bool, progress: bool) -> Path:
-        return train_fib25_model(name, out, seed=seed, quick=quick, progress=progress)
-
-    train.__doc__ = f"Train the {name} boundary U-Net on FIB-25 (see train_fib25_model)."
-    return train
-
-
-TRAINERS: dict[str, Trainer] = {name: _trainer(name) for name in NETS}
+TRAINERS: dict[str, Trainer] = per_name(train_fib25_model, NETS)

@@ -23,7 +23,7 @@ import torch
 import zarr
 from numpy.typing import NDArray
 
-from connectome.train import Trainer, default_out
+from connectome.train import Trainer, default_out, per_name
 from ingest.phantom import make_phantom
 from models.augment import AugmentConfig
 from models.unet import CLASSES, UNetConfig, save_checkpoint
@@ -99,12 +99,4 @@ def train_voxel_model(
     return save_checkpoint(out or default_out(name), model, config, data, metrics)
 
 
-def _trainer(name: str) -> Trainer:
-    def train(out: Path | None, *, seed: int, quick: bool, progress: bool) -> Path:
-        return train_voxel_model(name, out, seed=seed, quick=quick, progress=progress)
-
-    train.__doc__ = f"Train the {name} voxel U-Net on phantoms (see train_voxel_model)."
-    return train
-
-
-TRAINERS: dict[str, Trainer] = {name: _trainer(name) for name in NETS}
+TRAINERS: dict[str, Trainer] = per_name(train_voxel_model, NETS)
