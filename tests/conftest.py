@@ -140,6 +140,15 @@ def phantom(tmp_path_factory, cli_env, connectome_bin) -> dict:
     return truth
 
 
+def train_quick(name: str, out: Path) -> None:
+    """Run ``connectome train NAME --quick --out OUT`` and check that it wrote ``out``."""
+    bin_ = str(Path(sys.executable).parent / "connectome")
+    proc = subprocess.run([bin_, "train", name, "--quick", "--quiet", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"wrote {out}" in proc.stdout
+
+
 def type_confidence(i: int) -> float:
     """The type confidence the `typed` fixture gives the i-th phantom cell."""
     return 0.95 if i % 2 == 0 else 0.6

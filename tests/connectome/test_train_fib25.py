@@ -3,10 +3,6 @@ only, and --quick writes a loadable one-class boundary checkpoint."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -15,6 +11,7 @@ from connectome import train_fib25
 from connectome.train import default_out, trainers
 from models.inference import predict_array
 from models.unet import UNet2d, load_checkpoint
+from tests.conftest import train_quick
 
 
 def test_the_fib25_trainers_join_the_registry():
@@ -38,11 +35,7 @@ def test_the_boundary_is_both_sides_of_every_contact_between_bodies():
 @pytest.mark.skipif(not train_fib25.SAMPLE.exists(), reason="the FIB-25 sample is not here")
 def test_connectome_train_fib25_quick_writes_a_checkpoint_that_never_saw_the_test_block(tmp_path):
     out = tmp_path / "net" / "fib25_unet2d.pt"
-    bin_ = str(Path(sys.executable).parent / "connectome")
-    proc = subprocess.run([bin_, "train", "fib25_unet2d", "--quick", "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"wrote {out}" in proc.stdout
+    train_quick("fib25_unet2d", out)
     model, config, meta = load_checkpoint(out)
     assert isinstance(model, UNet2d) and config.classes == ("boundary",)
     data = meta["data"]

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -13,6 +9,7 @@ from connectome import train_voxel
 from connectome.train import default_out, trainers
 from models.inference import predict_array
 from models.unet import CLASSES, UNet3d, load_checkpoint
+from tests.conftest import train_quick
 
 
 def test_the_voxel_trainers_join_the_registry():
@@ -29,11 +26,7 @@ def test_no_evaluation_phantom_is_a_training_phantom():
 
 def test_connectome_train_unet3d_quick_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "net" / "unet3d.pt"
-    bin_ = str(Path(sys.executable).parent / "connectome")
-    proc = subprocess.run([bin_, "train", "unet3d", "--quick", "--quiet", "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"wrote {out}" in proc.stdout
+    train_quick("unet3d", out)
     model, config, meta = load_checkpoint(out)
     assert isinstance(model, UNet3d) and config.classes == CLASSES
     assert meta["data"]["train_seeds"] == [train_voxel.TRAIN_SEEDS[0]]
