@@ -1,11 +1,14 @@
 """Neuron annotations from a table: cell type, type confidence, instance, status.
 
 A CSV (or Parquet) file with a ``bodyId`` column and any of ``type``, ``typeConfidence``,
-``instance``, ``status`` sets those properties of the named neurons in one write
-transaction (:func:`graph.queries.annotate_neurons`); empty cells leave a property as it is.
+``typeSource`` (``annotation``, the default, or ``model``), ``instance``, ``status`` sets
+those properties of the named neurons in one write transaction
+(:func:`graph.queries.annotate_neurons`); empty cells leave a property as it is.
 This is how a scientist's proofread types reach the graph, and how the demo gives its phantom
-cells the types the cell-type model (issue 5) will predict. ``connectome ingest`` keeps them
-across a reload (:func:`saved_annotations` before, :func:`annotate` after).
+cells their planted types. ``connectome ingest`` keeps them across a reload
+(:func:`saved_annotations` before, :func:`annotate` after), except the types a model set
+(``typeSource: 'model'``, as the ingest's cell-type stage writes them): those it predicts
+afresh.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import pandas as pd
 from graph.ids import parse_body_id
 from graph.queries import (
     ANNOTATION_FIELDS,
+    TYPE_SOURCES,
     Reader,
     annotate_neurons,
     async_driver,
@@ -74,6 +78,9 @@ def read_annotations(path: str | Path) -> list[dict[str, Any]]:
             value = record.get(key)
             if value is not None and not (isinstance(value, float) and pd.isna(value)):
                 row[key] = float(value) if key == "typeConfidence" else value
+        if row.get("typeSource", TYPE_SOURCES[0]) not in TYPE_SOURCES:
+            raise AnnotationTableError(f"{path}, row {i + 2}: typeSource {row['typeSource']!r} "
+                                       f"is not one of {list(TYPE_SOURCES)}")  # fmt: skip
         rows.append(row)
     return rows
 

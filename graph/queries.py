@@ -500,17 +500,22 @@ async def shortest_paths(
 
 
 # -- annotations --------------------------------------------------------------------------------
-ANNOTATION_FIELDS = ("type", "typeConfidence", "instance", "status")
+ANNOTATION_FIELDS = ("type", "typeConfidence", "typeSource", "instance", "status")
+TYPE_SOURCES = ("annotation", "model")  # who set a neuron's type: a person or a model
 
 
 async def neuron_annotations(reader: Reader, dataset: str) -> list[dict[str, Any]]:
     """The annotation fields of every segment that someone annotated, as rows for
-    :func:`annotate_neurons` (``status: 'Traced'`` alone is what every load writes)."""
+    :func:`annotate_neurons` (``status: 'Traced'`` alone is what every load writes). Types a
+    model set (``typeSource: 'model'``) are left out: a re-ingest predicts them afresh."""
     rows = await reader.rows(
         f"MATCH (n:{label(dataset, 'Segment')}) "
-        "WHERE n.type IS NOT NULL OR n.typeConfidence IS NOT NULL OR n.instance IS NOT NULL "
-        "OR n.status <> 'Traced' "
-        "RETURN n.bodyId AS bodyId, n.type AS type, n.typeConfidence AS typeConfidence, "
+        "WITH n, coalesce(n.typeSource, 'annotation') <> 'model' AS person "
+        "WHERE (person AND (n.type IS NOT NULL OR n.typeConfidence IS NOT NULL)) "
+        "OR n.instance IS NOT NULL OR n.status <> 'Traced' "
+        "RETURN n.bodyId AS bodyId, CASE WHEN person THEN n.type END AS type, "
+        "CASE WHEN person THEN n.typeConfidence END AS typeConfidence, "
+        "CASE WHEN person THEN n.typeSource END AS typeSource, "
         "n.instance AS instance, n.status AS status"
     )
     return [
@@ -520,14 +525,16 @@ async def neuron_annotations(reader: Reader, dataset: str) -> list[dict[str, Any
 
 
 async def annotate_neurons(reader: Reader, dataset: str, annotations: list[dict[str, Any]]) -> int:
-    """Set the given annotation fields (``type``, ``typeConfidence``, ``instance``,
-    ``status``; a field left out stays as it is) of neurons by body id, in one write
-    transaction; return how many neurons were found and updated."""
-    rows = [
-        {"bodyId": to_neo4j(a["bodyId"]),
-         "props": {k: a[k] for k in ANNOTATION_FIELDS if a.get(k) is not None}}
-        for a in annotations
-    ]  # fmt: skip
+    """Set the given annotation fields (``type``, ``typeConfidence``, ``typeSource``,
+    ``instance``, ``status``; a field left out stays as it is) of neurons by body id, in one
+    write transaction; return how many neurons were found and updated. A row that sets a type
+    or its confidence without ``typeSource`` records ``'annotation'`` (a person's)."""
+    rows = []
+    for a in annotations:
+        props = {k: a[k] for k in ANNOTATION_FIELDS if a.get(k) is not None}
+        if ("type" in props or "typeConfidence" in props) and "typeSource" not in props:
+            props["typeSource"] = "annotation"
+        rows.append({"bodyId": to_neo4j(a["bodyId"]), "props": props})
     result = await reader.write(
         "UNWIND $rows AS r "
         f"MATCH (n:{label(dataset, 'Segment')} {{bodyId: r.bodyId}}) "

@@ -99,7 +99,8 @@ def write_predicted_types(
 
 def predicted_annotations(tables: str | os.PathLike) -> list[dict[str, Any]]:
     """The predicted types of a tables folder as annotation rows for
-    :func:`graph.annotations.annotate` (empty when the stage wrote none).
+    :func:`graph.annotations.annotate` with ``typeSource: 'model'`` (empty when the stage
+    wrote none).
 
     Examples
     --------
@@ -110,4 +111,5 @@ def predicted_annotations(tables: str | os.PathLike) -> list[dict[str, Any]]:
     from graph.annotations import read_annotations
 
     path = Path(tables) / PREDICTED_TYPES
-    return read_annotations(path) if path.exists() else []
+    rows = read_annotations(path) if path.exists() else []
+    return [{**row, "typeSource": "model"} for row in rows]

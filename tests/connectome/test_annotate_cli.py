@@ -43,5 +43,5 @@ def test_a_bad_annotation_table_is_one_clear_line(cli_env, connectome_bin, tmp_p
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         f"connectome annotate: {table} has no bodyId column; expected bodyId and any of "
-        "['type', 'typeConfidence', 'instance', 'status']"
+        "['type', 'typeConfidence', 'typeSource', 'instance', 'status']"
     ]
