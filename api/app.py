@@ -1,5 +1,5 @@
 """The FastAPI application: GraphQL at /graphql, neuPrint's HTTP subset under /api/, the web
-client at /, Neuroglancer files under /data/, health at /healthz.
+client at /, Neuroglancer files under /data/, reports under /reports/, health at /healthz.
 
 Every request but /healthz is authenticated (:mod:`api.auth`); the caller's
 :class:`~api.auth.Principal` is on ``request.state.principal`` and in the GraphQL context.
@@ -23,6 +23,7 @@ from api.auth import Authenticator, Forbidden, Principal, TokenStore, authentica
 from api.loaders import Loaders, make_loaders
 from api.neuprint import neuprint_router
 from api.precomputed import precomputed_router
+from api.reports import reports_router
 from api.schema import schema
 from api.settings import ApiSettings
 from graph import queries
@@ -89,6 +90,7 @@ def create_app(settings: ApiSettings, neo4j: Neo4jSettings) -> FastAPI:
     )
     app.include_router(neuprint_router(settings, neo4j))
     app.include_router(precomputed_router(settings.data_dir / "precomputed"))
+    app.include_router(reports_router(settings, neo4j))
 
     @app.exception_handler(Forbidden)
     async def forbidden(request: Request, err: Forbidden) -> JSONResponse:

@@ -335,6 +335,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- report ---------------------------------------------------------------------------------
+def cmd_report(args: argparse.Namespace) -> int:
+    from reports.command import run
+    from reports.options import KINDS, options_from
+
+    neo4j = _neo4j_settings()
+    _check_neo4j(neo4j)
+    options = options_from(args, KINDS[args.report_kind].options)
+    for path in run(args.report_kind, args.dataset, args.out, options, neo4j,
+                    progress=not args.quiet):  # fmt: skip
+        print(f"wrote {path}")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from connectome.train import trainers
 
@@ -430,6 +444,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "typeConfidence, instance, status; empty cells change nothing")  # fmt: skip
     p.set_defaults(func=cmd_annotate)
 
+    from reports.options import add_parsers as add_report_parsers
+
+    p = sub.add_parser("report", help="write an analysis report (report.html, report.pdf, "
+                       "report.json) of a data set")  # fmt: skip
+    add_report_parsers(p.add_subparsers(dest="kind", required=True))
+    p.set_defaults(func=cmd_report)
+
     p = sub.add_parser("train", help="reproduce a shipped model weight file from scratch")
     p.add_argument("name", help="weight name (e.g. unet3d); `connectome train list` names all")
     p.add_argument("--out", type=Path, default=None, help="weight file (default: the shipped one)")
@@ -455,6 +476,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from graph.schema import DatasetNameError
     from graph.tables import TableContractError
     from ingest.volume import InputError
+    from reports.inputs import ReportError
 
     return (
         UserFacingError,
@@ -466,6 +488,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         TokenError,
         TlsError,
         AnnotationTableError,
+        ReportError,
     )
 
 

@@ -47,6 +47,7 @@ def test_the_layout_of_design_md_is_there():
         "ingest",
         "graph",
         "api",
+        "reports",
         "models",
         "web",
         "connectome",
