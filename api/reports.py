@@ -134,6 +134,8 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
 
     def watch(report_id: str, folder: Path, process: subprocess.Popen[bytes]) -> None:
         code = process.wait()
+        with lock:  # before the status says so, so a report seen done no longer counts
+            running.pop(report_id, None)
         log = (folder / "log.txt").read_text(errors="replace")
         done = code == 0 and (folder / "report.json").exists()
         _write_json(folder / "status.json", {
@@ -141,8 +143,6 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
             "error": None if done else last_sentence(log),
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
-        with lock:
-            running.pop(report_id, None)
 
     def status(report_id: str) -> dict[str, Any] | None:
         folder = root / report_id

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from graph import queries
 from graph.queries import Reader
-from reports.document import Report, Table
+from reports.document import Report, Table, filters_table
 from reports.inputs import ReportError, check_loaded, chosen_types, neurons
 from reports.options import ConnectivityOptions
 
@@ -93,7 +93,7 @@ async def build(
             "total_synapses": total,
         },  # fmt: skip
         tables=[
-            Table("Filters", ["filter", "value"], [[k, str(v)] for k, v in filters.items()]),
+            filters_table(filters),
             Table(
                 "Synapses from type (rows) onto type (columns)",
                 ["pre \\ post", *types],

@@ -109,6 +109,25 @@ def number(value: float | None, digits: int = 3) -> str:
     return f"{value:.{digits}g}"
 
 
+def filters_table(filters: dict[str, Any]) -> Table:
+    """The filters a report used, one row each (lists joined, ``None`` as "any").
+
+    Examples
+    --------
+    >>> filters_table({"cell_types": ["A", "B"], "compartment": None, "min_weight": 2}).rows
+    [['cell_types', 'A, B'], ['compartment', 'any'], ['min_weight', '2']]
+    """
+
+    def text(value: Any) -> str:
+        if value is None:
+            return "any"
+        if isinstance(value, list | tuple):
+            return ", ".join(map(str, value))
+        return str(value)
+
+    return Table("Filters", ["filter", "value"], [[k, text(v)] for k, v in filters.items()])
+
+
 def svg_image(figure: Figure) -> str:
     """The figure as an ``<img>`` holding its SVG as a data URI: vector, self-contained, and
     each figure its own document (inline ``<svg>`` elements would share one id space)."""

@@ -32,7 +32,7 @@ from scipy import stats
 from graph.analysis import CellTypeSummary, DistanceStats, KsTest, summarise
 from graph.queries import NeuronFilter, Reader
 from graph.synapse_queries import control_point_samples, mito_synapse_rows
-from reports.document import Report, Table, number
+from reports.document import Report, Table, filters_table, number
 from reports.inputs import ReportError, check_loaded, chosen_types, neurons
 from reports.options import MitoSynapseOptions
 
@@ -280,8 +280,8 @@ def density_figure(results: dict[str, TypeResult], tests: list[dict[str, Any]]) 
     if len(tests) == 1:
         t = tests[0]
         ax.set_title(f"Mann–Whitney U = {t['statistic']:g}, p = {number(t['pvalue'], 2)}")
-    else:
-        ax.set_title("synapses per µm of axon (pairwise Mann–Whitney U in the table)")
+    elif tests:
+        ax.set_title("pairwise Mann–Whitney U tests in the table")
     return fig
 
 
@@ -324,9 +324,7 @@ def tables(doc: dict[str, Any]) -> list[Table]:
         [[m["a"], m["b"], number(m["statistic"]), number(m["pvalue"]), str(m["n_a"]),
           str(m["n_b"])] for m in doc["mann_whitney_synapses_per_um_axon"]],
     )  # fmt: skip
-    filters = Table("Filters", ["filter", "value"],
-                    [[k, str(v)] for k, v in doc["filters"].items()])  # fmt: skip
-    return [filters, dist, ks, density, mw]
+    return [filters_table(doc["filters"]), dist, ks, density, mw]
 
 
 def _iqr(s: dict[str, Any]) -> str:

@@ -129,3 +129,18 @@ def test_without_anonymous_reads_a_report_needs_a_token(typed, neo4j_settings, t
             assert doc["total_synapses"] == len(typed["synapses"])
     request = json.loads((tmp_path / "reports" / status["id"] / "request.json").read_text())
     assert request["by"] == "reader" and request["kind"] == "connectivity"
+
+
+def test_a_third_report_at_once_is_refused_until_one_is_done(typed, api_url):
+    with httpx.Client(base_url=api_url, timeout=30) as client:
+        start = [client.post("/reports/connectivity", params={"dataset": "phantom"})
+                 for _ in range(3)]  # fmt: skip
+        assert [s.status_code for s in start] == [202, 202, 429]
+        assert start[2].json()["error"] == (
+            "2 reports are running already; start this one when one of them is done"
+        )
+        for s in start[:2]:
+            assert finished(client, s.json()["url"])["state"] == "done"
+        again = client.post("/reports/connectivity", params={"dataset": "phantom"})
+        assert again.status_code == 202
+        assert finished(client, again.json()["url"])["state"] == "done"
