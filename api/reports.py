@@ -107,10 +107,30 @@ def last_sentence(log: str) -> str:
     return re.sub(r"^report [a-z-]+: ", "", lines[-1])
 
 
+def alive(pid: int | None) -> bool:
+    """Whether a process ``pid`` exists on this machine (``None``: not started yet, so yes).
+
+    Examples
+    --------
+    >>> alive(os.getpid()), alive(None)
+    (True, True)
+    """
+    if pid is None:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: it exists
+        return True
+    return True
+
+
 def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
     """The report routes; reports live under ``<data_dir>/reports/``."""
     root = settings.data_dir / "reports"
     running: dict[str, subprocess.Popen[bytes]] = {}
+    watchers: dict[str, threading.Thread] = {}
     lock = threading.Lock()
 
     @contextlib.asynccontextmanager
@@ -119,9 +139,9 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
         with lock:  # a server going away stops the reports it started
             for process in running.values():
                 process.terminate()
-            for process in running.values():
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(timeout=10)
+            stopping = list(watchers.values())
+        for watcher in stopping:  # each writes its report's status
+            watcher.join(timeout=10)
 
     router = APIRouter(tags=["reports"], lifespan=lifespan)
 
@@ -133,16 +153,28 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
         return env
 
     def watch(report_id: str, folder: Path, process: subprocess.Popen[bytes]) -> None:
-        code = process.wait()
+        # wait for the end without reaping: the pid stays taken (a zombie) until the status
+        # is written, so no one sees a dead pid without a status (see ``status``)
+        try:
+            ended = os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+            assert ended is not None
+            code = ended.si_status if ended.si_code == os.CLD_EXITED else -ended.si_status
+        except ChildProcessError:  # reaped already
+            code = process.wait()
         with lock:  # before the status says so, so a report seen done no longer counts
             running.pop(report_id, None)
+            watchers.pop(report_id, None)
         log = (folder / "log.txt").read_text(errors="replace")
         done = code == 0 and (folder / "report.json").exists()
+        why = None
+        if not done:
+            why = (f"the report was stopped (signal {-code}) before it was done" if code < 0
+                   else last_sentence(log))  # fmt: skip
         _write_json(folder / "status.json", {
-            "state": "done" if done else "failed", "returncode": code,
-            "error": None if done else last_sentence(log),
+            "state": "done" if done else "failed", "returncode": code, "error": why,
             "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         })  # fmt: skip
+        process.wait()  # reap it
 
     def status(report_id: str) -> dict[str, Any] | None:
         folder = root / report_id
@@ -154,8 +186,14 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
             ended = json.loads((folder / "status.json").read_text())
         except (OSError, ValueError):
             ended = {"state": "running", "error": None}
+            if not alive(asked.get("pid")):  # its server went away without saying how it ended
+                ended = {
+                    "state": "failed",
+                    "error": "the server running the report stopped before it was done",
+                }
         base = f"/reports/{report_id}"
         files = {name: f"{base}/{name}" for name in FILES} if ended["state"] == "done" else {}
+        asked.pop("pid", None)
         return {"id": report_id, **asked, "state": ended["state"], "error": ended["error"],
                 "files": files}  # fmt: skip
 
@@ -186,10 +224,14 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
             report_id = secrets.token_hex(16)
             folder = root / report_id
             folder.mkdir(parents=True)
-            _write_json(folder / "request.json", {
-                "kind": kind, "dataset": dataset, "options": asked, "by": principal.name,
+            asked_by = {
+                "kind": kind,
+                "dataset": dataset,
+                "options": asked,
+                "by": principal.name,
                 "started": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            })  # fmt: skip
+            }
+            _write_json(folder / "request.json", asked_by)
             with open(folder / "log.txt", "wb") as log:
                 process = subprocess.Popen(
                     [sys.executable, "-m", "reports", kind, "--dataset", dataset,
@@ -198,7 +240,11 @@ def reports_router(settings: ApiSettings, neo4j: Neo4jSettings) -> APIRouter:
                     env=environment(),
                 )  # fmt: skip
             running[report_id] = process
-        threading.Thread(target=watch, args=(report_id, folder, process), daemon=True).start()
+            _write_json(folder / "request.json", {**asked_by, "pid": process.pid})
+            watcher = watchers[report_id] = threading.Thread(
+                target=watch, args=(report_id, folder, process), daemon=True
+            )
+        watcher.start()
         return JSONResponse(
             {"id": report_id, "state": "running", "url": f"/reports/{report_id}"},
             status_code=202,

@@ -4,6 +4,7 @@ are off; one sentence for bad input."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import httpx
@@ -11,7 +12,7 @@ import pytest
 
 from api.app import create_app
 from api.auth import TokenStore
-from api.reports import KINDS
+from api.reports import KINDS, alive
 from api.settings import ApiSettings
 from reports.options import KINDS as REPORT_KINDS
 from tests.api.conftest import serving
@@ -144,3 +145,30 @@ def test_a_third_report_at_once_is_refused_until_one_is_done(typed, api_url):
         again = client.post("/reports/connectivity", params={"dataset": "phantom"})
         assert again.status_code == 202
         assert finished(client, again.json()["url"])["state"] == "done"
+
+
+def test_a_server_stopping_stops_its_reports_and_says_so(typed, neo4j_settings, tmp_path):
+    with serving(create_app(ApiSettings(data_dir=tmp_path), neo4j_settings)) as url:
+        started = httpx.post(url + "/reports/mito-synapse", params={"dataset": "phantom"},
+                             timeout=30)  # fmt: skip
+        assert started.status_code == 202
+    folder = tmp_path / "reports" / started.json()["id"]
+    pid = json.loads((folder / "request.json").read_text())["pid"]
+    assert not alive(pid)
+    status = json.loads((folder / "status.json").read_text())
+    assert status["state"] == "failed"
+    assert status["error"] == "the report was stopped (signal 15) before it was done"
+
+
+def test_a_report_whose_server_died_is_failed_not_running_forever(neo4j_settings, tmp_path):
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    folder = tmp_path / "reports" / ("ab" * 16)
+    folder.mkdir(parents=True)  # what a server killed mid-report leaves: no status.json
+    request = {"kind": "connectivity", "dataset": "phantom", "options": {}, "by": "anonymous",
+               "started": "2026-01-01T00:00:00+00:00", "pid": gone.pid}  # fmt: skip
+    (folder / "request.json").write_text(json.dumps(request))
+    with serving(create_app(ApiSettings(data_dir=tmp_path), neo4j_settings)) as url:
+        status = httpx.get(f"{url}/reports/{'ab' * 16}", timeout=30).json()
+    assert status["state"] == "failed" and "pid" not in status
+    assert status["error"] == "the server running the report stopped before it was done"
