@@ -32,6 +32,7 @@ from api.views import (
     CellTypeMatrix,
     CellTypeMitoSummary,
     Connection,
+    ControlSample,
     Dataset,
     MitoSynapseAnalysis,
     MitoSynapseRow,
@@ -264,9 +265,21 @@ class Query:
             info.context.reader, ds, list(cell_types), min_confidence, min_type_confidence,
             compartment, with_rows="synapses" in asked,
         )  # fmt: skip
+        controls: list[ControlSample] = []
+        if "controls" in asked:
+            samples = await synapse_queries.control_point_samples(
+                info.context.reader, ds, list(cell_types), min_type_confidence
+            )
+            controls = [
+                ControlSample(
+                    cell_type=t, distances_nm=[d for d in samples.get(t, []) if d is not None]
+                )
+                for t in cell_types
+            ]
         return MitoSynapseAnalysis(
             synapses=[MitoSynapseRow.from_record(r) for r in result.synapses],
             summary=[CellTypeMitoSummary.of(s) for s in result.summary],
+            controls=controls,
         )
 
 

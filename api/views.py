@@ -674,7 +674,19 @@ class CellTypeMitoSummary:
         )
 
 
+@strawberry.type(
+    description="SyConn2's random control of one cell type: the distances from random points "
+    "on its cells' axon surfaces to each cell's nearest mitochondrion."
+)
+class ControlSample:
+    cell_type: str
+    distances_nm: list[float]
+
+
 @strawberry.type(description="SyConn2's mitochondria–synapse distance analysis.")
 class MitoSynapseAnalysis:
     synapses: list[MitoSynapseRow]
     summary: list[CellTypeMitoSummary]
+    controls: list[ControlSample] = strawberry.field(
+        description="the control distances per cell type (for plotting their distribution)"
+    )
