@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import io
 import json
+import os
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from connectome.cli import main as connectome_main
 
 
 def report_cli(
@@ -22,6 +28,21 @@ def report_cli(
          *args],
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
+
+
+def report_here(env: dict[str, str], kind: str, out: Path, *args: str) -> tuple[int, str]:
+    """The same command in this process (no new interpreter to start, which costs seconds
+    per run on a loaded machine): its exit status and what it wrote to stderr."""
+    err = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stderr(err), \
+            contextlib.redirect_stdout(io.StringIO()):  # fmt: skip
+        for name in [n for n in os.environ if n.startswith("NEO4J_") and n not in env]:
+            patch.delenv(name)  # as in a process started with env
+        for name, value in env.items():
+            patch.setenv(name, value)
+        code = connectome_main(["report", kind, "--dataset", "phantom", "--out", str(out),
+                                "--quiet", *args])  # fmt: skip
+    return code, err.getvalue()
 
 
 def written(out: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.reports.conftest import html_figures, ink, pdf_pages, report_cli, written
+from tests.reports.conftest import html_figures, ink, pdf_pages, report_cli, report_here, written
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +44,12 @@ def test_the_matrix_equals_graphql_cell_type_connectivity(report, api_url):
     assert m["neuronPairs"] == report[1]["neuron_pairs"]
 
 
-def test_a_higher_min_weight_drops_the_weak_pairs(typed, cli_env, connectome_bin, tmp_path):
+def test_a_higher_min_weight_drops_the_weak_pairs(typed, cli_env, tmp_path):
     types = {c["id"]: c["type"] for c in typed["cells"]}
     weights = Counter((s["pre"], s["post"]) for s in typed["synapses"])
-    proc = report_cli(connectome_bin, cli_env, "connectivity", tmp_path / "r",
-                      "--min-weight", "3", "--cell-types", "TypeB", "TypeA")  # fmt: skip
-    assert proc.returncode == 0, proc.stderr
+    code, err = report_here(cli_env, "connectivity", tmp_path / "r",
+                            "--min-weight", "3", "--cell-types", "TypeB", "TypeA")  # fmt: skip
+    assert code == 0, err
     doc = written(tmp_path / "r")
     strong = Counter()
     for (a, b), w in weights.items():

@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from connectome.cli import main as connectome_main
-from tests.reports.conftest import html_figures, ink, pdf_pages, report_cli, written
+from tests.reports.conftest import (
+    html_figures,
+    ink,
+    pdf_pages,
+    report_cli,
+    report_here,
+    written,
+)
 
 # every synapse and neuron: the filters a ground-truth comparison needs
 UNFILTERED = ("--min-synapse-confidence", "0", "--min-axon-path-um", "0",
@@ -33,11 +39,11 @@ def default_report(typed, cli_env, connectome_bin, tmp_path_factory) -> tuple[Pa
 
 
 @pytest.fixture(scope="module")
-def unfiltered(typed, cli_env, connectome_bin, tmp_path_factory) -> dict:
+def unfiltered(typed, cli_env, tmp_path_factory) -> dict:
     """The report of every synapse of every typed neuron."""
     out = tmp_path_factory.mktemp("mito") / "unfiltered"
-    proc = report_cli(connectome_bin, cli_env, "mito-synapse", out, *UNFILTERED)
-    assert proc.returncode == 0, proc.stderr
+    code, err = report_here(cli_env, "mito-synapse", out, *UNFILTERED)
+    assert code == 0, err
     return written(out)
 
 
@@ -175,31 +181,26 @@ def test_the_html_is_self_contained_and_holds_the_figures(default_report):
     ("args", "sentence"),
     [
         (["--dataset", "nosuch"], "no data set is named 'nosuch'; loaded: "),
-        (["--dataset", "phantom", "--cell-types", "TypeZ"],
+        (["--cell-types", "TypeZ"],
          "no neuron of data set 'phantom' has cell type 'TypeZ'; its types: TypeA, TypeB"),
-        (["--dataset", "phantom", "--min-synapse-confidence", "1.01"],
+        (["--min-synapse-confidence", "1.01"],
          "no synapse made by cell types TypeA, TypeB of data set 'phantom' passes the filters "
          "(synapse confidence ≥ 1.01"),
         (["--dataset", "no such"], "data set name 'no such' is not allowed"),
     ],
 )  # fmt: skip
-def test_bad_input_is_one_sentence_and_writes_nothing(
-    args, sentence, typed, cli_env, tmp_path, monkeypatch, capsys
-):
-    for k, v in cli_env.items():
-        monkeypatch.setenv(k, v)
+def test_bad_input_is_one_sentence_and_writes_nothing(args, sentence, typed, cli_env, tmp_path):
     out = tmp_path / "out"
-    code = connectome_main(["report", "mito-synapse", *args, "--out", str(out), "--quiet"])
-    err = capsys.readouterr().err
+    code, err = report_here(cli_env, "mito-synapse", out, *args)  # a later --dataset wins
     assert code == 2
     assert err.startswith(f"connectome report: {sentence}") and err.count("\n") == 1
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_a_failed_run_leaves_the_previous_report_whole(default_report, cli_env, connectome_bin):
+def test_a_failed_run_leaves_the_previous_report_whole(default_report, cli_env):
     out = default_report[0]
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    proc = report_cli(connectome_bin, cli_env, "mito-synapse", out, "--cell-types", "TypeZ")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    code, err = report_here(cli_env, "mito-synapse", out, "--cell-types", "TypeZ")
+    assert code == 2 and err.count("\n") == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert [p.name for p in out.parent.iterdir()] == [out.name]  # no temporary folder left
