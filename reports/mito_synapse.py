@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -133,9 +133,12 @@ async def gather(
     step("control points")
     controls = await control_point_samples(reader, dataset, types, options.min_type_confidence)
     step("statistics")
+    by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        by_type[r["cellType"]].append(r)
     out = {}
     for t in types:
-        mine = [r for r in rows if r["cellType"] == t]
+        mine = by_type[t]
         areas = _floats([r["areaNm2"] for r in mine])
         dist = _floats([r["euclideanNm"] for r in mine])
         control = _floats(controls.get(t, []))
