@@ -205,6 +205,7 @@ def state(
                     "skeletonRendering": {
                         "mode2d": "lines_and_points",
                         "mode3d": "lines",
+                        "lineWidth3d": 2,
                         "shader": SKELETON_SHADER,
                     },
                 }  # fmt: skip
