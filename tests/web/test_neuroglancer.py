@@ -98,6 +98,7 @@ def test_double_clicking_a_cell_in_the_viewer_opens_its_page(browser, site):
     where = [up["neuron"]["location"][k] for k in "xyz"]  # a voxel inside the partner
     in_viewer(browser, """const s = viewer.state.toJSON(); s.position = arguments[0];
         viewer.state.restoreState(s);""", where)  # fmt: skip
+    settled(browser, 0)  # the partner's voxels drawn, so that a click can pick them
     browser.switch_to.frame("ng")
     try:  # the xy panel is centred on the position: double-click its centre
         panel = browser.find_elements(By.CSS_SELECTOR, ".neuroglancer-rendered-data-panel")[0]
