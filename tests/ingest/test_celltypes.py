@@ -25,7 +25,10 @@ def test_the_ingest_writes_predicted_types_that_the_annotation_reader_accepts(in
     assert {r["bodyId"] for r in rows} == meshed
     assert {r["type"] for r in rows} <= set(celltypes.TYPE_NAMES)
     assert pd.read_csv(path).columns.tolist() == ["bodyId", "type", "typeConfidence"]
-    assert celltypes.predicted_annotations(ingested.tables) == rows
+    # the rows set on the neurons say a model set these types
+    assert celltypes.predicted_annotations(ingested.tables) == [
+        {**r, "typeSource": "model"} for r in rows
+    ]
 
 
 def test_type_confidence_is_the_fraction_of_samples_that_agree(ingested):
