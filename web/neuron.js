@@ -19,7 +19,8 @@ const NEURON = `query($ds: String!, $id: BodyId!) { neuron(dataset: $ds, bodyId:
 const SYNAPSES = `query($ds: String!, $id: BodyId!, $first: Int!, $after: String) {
   neuron(dataset: $ds, bodyId: $id) { synapses(direction: BOTH, first: $first, after: $after) {
     pageInfo { hasNextPage endCursor }
-    nodes { id pre post confidence synapseType areaNm2 preSite postSite mitoDistanceNm } } } }`;
+    nodes { id pre post confidence synapseType areaNm2 preSite postSite mitoDistanceNm
+            preLocation { x y z } } } } }`;
 
 const um = nm => (nm === null || nm === undefined ? "" : fmt(nm / 1000));
 const xyz = v => (v ? `${fmt(v.x)}, ${fmt(v.y)}, ${fmt(v.z)}` : "");
@@ -34,7 +35,7 @@ function partnerTable(ds, rows, id) {
   ]});
 }
 
-function synapseColumns(ds, bodyId) {
+function synapseColumns(ds, bodyId, showSynapse) {
   const partner = s => (s.pre === bodyId ? s.post : s.pre);
   return [
     {key: "id", label: "synapse", text: true, value: s => Number(s.id)},
@@ -49,6 +50,10 @@ function synapseColumns(ds, bodyId) {
     {key: "postSite", label: "post site", text: true},
     {key: "mitoDistanceNm", label: "to pre mitochondrion (nm)", cell: s => fmt(s.mitoDistanceNm, 0),
      title: "straight-line distance to the presynaptic cell's nearest mitochondrion"},
+    {key: "view", label: "", sortable: false,
+     cell: s => el("button", {type: "button", className: "view-synapse", textContent: "view",
+                              title: "show the synapse and both cells in Neuroglancer",
+                              onclick: () => showSynapse(s)})},
   ];
 }
 
@@ -96,11 +101,22 @@ export async function render(view, ds, bodyId, params) {
          partnerTable(ds, n.downstream, "downstream"))),
     synapses);
   const rows = await allPages(SYNAPSES, {ds, id: n.bodyId}, d2 => d2.neuron.synapses);
-  renderSynapses(synapses, ds, n.bodyId, rows, params);
+  // a synapse in the viewer: the neuron's view, centred on its presynaptic site, zoomed in,
+  // with both cells selected
+  const showSynapse = async s => {
+    const state = JSON.parse(await ng);
+    state.position = [s.preLocation.x, s.preLocation.y, s.preLocation.z];
+    state.crossSectionScale = 0.5;
+    for (const layer of state.layers) if (layer.type === "segmentation") layer.segments = [s.pre, s.post];
+    const r = new URLSearchParams(location.hash.split("?")[1] ?? "");
+    r.set("ng", JSON.stringify(state));
+    go(href("neuron", [ds, n.bodyId], r));
+  };
+  renderSynapses(synapses, ds, n.bodyId, rows, params, showSynapse);
 }
 
-function renderSynapses(section, ds, bodyId, rows, params) {
-  const cols = synapseColumns(ds, bodyId);
+function renderSynapses(section, ds, bodyId, rows, params, showSynapse) {
+  const cols = synapseColumns(ds, bodyId, showSynapse);
   const sort = params.get("sort") || "id", dir = params.get("dir") === "desc" ? "desc" : "asc";
   const sorted = sortRows(rows, cols, sort, dir);
   const pages = Math.max(1, Math.ceil(sorted.length / SYNAPSE_PAGE));

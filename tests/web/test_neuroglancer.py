@@ -17,6 +17,8 @@ from selenium.webdriver.common.by import By
 from tests.conftest import PHANTOM_DATASET as DS
 from tests.web.conftest import DESELECT, SLICES_OFF, coloured, graphql, open_page, wait_for
 
+READY = "return !!window.viewer && viewer.display.isReady()"
+
 
 @pytest.fixture(scope="module")
 def site(web_url, neuroglancer_client, exported) -> dict:
@@ -35,7 +37,7 @@ def in_viewer(driver: Any, script: str, *args: Any) -> Any:
 def open_viewer(driver: Any, url: str, body: str) -> None:
     open_page(driver, f"{url}/#/neuron/{DS}/{body}")
     driver.find_element(By.ID, "open-neuroglancer").click()
-    wait_for(lambda: in_viewer(driver, "return !!window.viewer && viewer.display.isReady()"),
+    wait_for(lambda: in_viewer(driver, READY),
              timeout=30, what="Neuroglancer to start")  # fmt: skip
 
 
@@ -125,10 +127,26 @@ def test_a_shared_url_restores_the_same_view(browser, site):
     before = in_viewer(browser, "return viewer.state.toJSON()")
     browser.get("about:blank")
     open_page(browser, shared)  # as someone who was sent the link
-    wait_for(
-        lambda: in_viewer(browser, "return !!window.viewer && viewer.display.isReady()"), timeout=30
-    )
+    wait_for(lambda: in_viewer(browser, READY), timeout=30)
     after = in_viewer(browser, "return viewer.state.toJSON()")
     assert body in browser.find_element(By.ID, "neuron-title").text
     for key in ("position", "projectionScale", "layout", "layers"):
         assert json.dumps(after[key], sort_keys=True) == json.dumps(before[key], sort_keys=True)
+
+
+def test_a_synapses_view_button_centres_the_viewer_on_it_with_both_cells(browser, site):
+    body = str(site["truth"]["cells"][1]["id"])
+    open_page(browser, f"{site['url']}/#/neuron/{DS}/{body}")
+    row = browser.find_element(By.CSS_SELECTOR, "#synapse-table tbody tr")
+    synapse, partner = row.find_elements(By.TAG_NAME, "td")[0].text, row.find_elements(
+        By.TAG_NAME, "td")[2].text  # fmt: skip
+    row.find_element(By.CSS_SELECTOR, "button.view-synapse").click()
+    wait_for(lambda: in_viewer(browser, READY), timeout=30, what="Neuroglancer to start")
+    (s,) = [n for n in graphql(site["url"], """query($ds: String!, $id: BodyId!) {
+        neuron(dataset: $ds, bodyId: $id) { synapses(first: 1000) { nodes { id
+        preLocation { x y z } } } } }""", ds=DS, id=body)["neuron"]["synapses"]["nodes"]
+        if n["id"] == synapse]  # fmt: skip
+    state = in_viewer(browser, "return viewer.state.toJSON()")
+    assert state["position"] == pytest.approx([s["preLocation"][k] for k in "xyz"])
+    assert set(segments(browser)) == {body, partner}
+    assert f"/#/neuron/{DS}/{body}?" in browser.current_url  # the page stays the neuron's
