@@ -40,6 +40,7 @@ from api.views import (
     NeuronConnection,
     NeuronEdge,
     NeuronFilter,
+    NeuronOrder,
     NeuronPath,
     PageInfo,
     SynapseConnection,
@@ -47,7 +48,9 @@ from api.views import (
     UserError,
     Vec3,
     int_cursor,
+    neuron_cursor,
     page_size,
+    parse_neuron_cursor,
     selected_names,
 )
 from graph import analysis, queries, synapse_queries
@@ -95,7 +98,10 @@ class Query:
             for r in rows
         ]
 
-    @strawberry.field(description="neurons ordered by body id, filtered, a page at a time")
+    @strawberry.field(
+        description="neurons ordered by `orderBy` (body id, pre, post or size; then body id), "
+        "filtered, a page at a time"
+    )
     async def neurons(
         self,
         info: Info,
@@ -103,15 +109,18 @@ class Query:
         filter: NeuronFilter | None = None,
         first: int = 50,
         after: str | None = None,
+        order_by: NeuronOrder = NeuronOrder.BODY_ID,
+        descending: bool = False,
     ) -> NeuronConnection:
         ds = _dataset(dataset)
         first = page_size(info, first)
         where_ = filter.to_query() if filter else None
-        after_id = int_cursor(after, "neuron")
         rows, has_next = await queries.neurons_page(
-            info.context.reader, ds, first, after_id, where_
-        )
-        edges = [NeuronEdge(cursor=str(r["bodyId"]), node=Neuron.from_record(ds, r)) for r in rows]
+            info.context.reader, ds, first, parse_neuron_cursor(after, order_by), where_,
+            order=order_by.value, descending=descending,
+        )  # fmt: skip
+        edges = [NeuronEdge(cursor=neuron_cursor(r, order_by), node=Neuron.from_record(ds, r))
+                 for r in rows]  # fmt: skip
         return NeuronConnection(
             dataset=ds,
             where=where_,

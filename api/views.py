@@ -81,6 +81,51 @@ class SynapseDirection(enum.Enum):
     BOTH = "both"
 
 
+@strawberry.enum(description="What a page of neurons is ordered by (then by body id).")
+class NeuronOrder(enum.Enum):
+    BODY_ID = "bodyId"
+    PRE = "pre"
+    POST = "post"
+    SIZE = "size"
+
+
+def neuron_cursor(row: dict[str, Any], order: NeuronOrder) -> str:
+    """The cursor of a neuron row in a page ordered by ``order``: its body id, or
+    ``value:bodyId``.
+
+    Examples
+    --------
+    >>> neuron_cursor({"bodyId": 7, "pre": 3}, NeuronOrder.PRE)
+    '3:7'
+    """
+    if order is NeuronOrder.BODY_ID:
+        return str(row["bodyId"])
+    return f"{row[order.value]}:{row['bodyId']}"
+
+
+def parse_neuron_cursor(after: str | None, order: NeuronOrder) -> int | tuple[int, int] | None:
+    """The ``after`` of :func:`graph.queries.neurons_page` from a :func:`neuron_cursor`.
+
+    Examples
+    --------
+    >>> parse_neuron_cursor("3:7", NeuronOrder.PRE)
+    (3, 7)
+    >>> parse_neuron_cursor("3:7", NeuronOrder.BODY_ID)
+    Traceback (most recent call last):
+    ...
+    api.views.UserError: after: '3:7' is not a neuron cursor from this query
+    """
+    if after is None or order is NeuronOrder.BODY_ID:
+        return int_cursor(after, "neuron")
+    value, sep, body = after.partition(":")
+    try:
+        if not sep:
+            raise ValueError(after)
+        return int(value), parse_body_id(body)
+    except ValueError:
+        raise UserError(f"after: {after!r} is not a neuron cursor from this query") from None
+
+
 def _filter_values(given: Any, query_filter: Any) -> dict[str, Any]:
     """The fields of a GraphQL filter input that the query library's ``query_filter``
     dataclass has, lists as tuples (so the filter is hashable: a DataLoader key)."""

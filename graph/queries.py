@@ -279,21 +279,38 @@ async def dataset_meta(reader: Reader, dataset: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
+NEURON_ORDER = ("bodyId", "pre", "post", "size")
+"""Properties a page of neurons can be ordered by (all set on every neuron)."""
+
+
 async def neurons_page(
     reader: Reader,
     dataset: str,
     first: int,
-    after: int | None = None,
+    after: int | tuple[int, int] | None = None,
     where_: NeuronFilter | None = None,
+    order: str = "bodyId",
+    descending: bool = False,
 ) -> tuple[list[dict[str, Any]], bool]:
-    """A page of neurons ordered by body id (as stored) and whether more follow."""
+    """A page of neurons ordered by ``order`` (one of :data:`NEURON_ORDER`), then by body id
+    (as stored), and whether more follow. ``after`` is the last row of the previous page: its
+    body id, or ``(value, body id)`` when ordered by another property (keyset paging)."""
+    if order not in NEURON_ORDER:
+        raise ValueError(f"neurons cannot be ordered by {order!r}; one of {list(NEURON_ORDER)}")
     conditions, params = (where_ or NeuronFilter()).conditions()
-    if after is not None:
-        conditions.append("n.bodyId > $after")
-        params["after"] = to_neo4j(after)
+    past, way = ("<", " DESC") if descending else (">", "")
+    if after is not None and order == "bodyId":
+        conditions.append(f"n.bodyId {past} $after")
+        params["after"] = to_neo4j(after if isinstance(after, int) else after[1])
+    elif after is not None:
+        value, body = after if isinstance(after, tuple) else (None, after)
+        conditions.append(f"(n.{order} {past} $value OR "
+                          f"(n.{order} = $value AND n.bodyId {past} $after))")  # fmt: skip
+        params["value"], params["after"] = value, to_neo4j(body)
+    by = "" if order == "bodyId" else f"n.{order}{way}, "
     rows = await reader.rows(
         f"MATCH (n:{label(dataset, 'Neuron')}) {where(conditions)}"
-        f"RETURN {NEURON_FIELDS} ORDER BY n.bodyId LIMIT $limit",
+        f"RETURN {NEURON_FIELDS} ORDER BY {by}n.bodyId{way} LIMIT $limit",
         limit=first + 1,
         **params,
     )

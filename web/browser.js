@@ -1,8 +1,8 @@
 // The neuron browser: search and filters, a sortable table, pages.
-// Sorted by body id (ascending) the pages come from the server a page at a time (GraphQL
-// `neurons(filter, first, after)`); sorted by any other column, every neuron passing the
-// filter (at most MAX_SORTED) is fetched once (the table's columns, 1,000 a request) and
-// sorted here.
+// Sorted by body id, pre, post or voxels (either way) the pages come from the server a page
+// at a time (GraphQL `neurons(filter, first, after, orderBy, descending)`); sorted by any
+// other column, every neuron passing the filter (at most MAX_SORTED) is fetched once (the
+// table's columns, 1,000 a request) and sorted here.
 
 import {allPages, cellTypes, gql} from "./graphql.js";
 import {href, go} from "./route.js";
@@ -10,16 +10,20 @@ import {el, fmt, sortRows, sortableTable} from "./table.js";
 
 export const PAGE_SIZE = 50;
 const FIELDS = "bodyId type typeConfidence pre post size cableLengthNm";
-const QUERY = `query($ds: String!, $filter: NeuronFilter, $first: Int!, $after: String) {
-  neurons(dataset: $ds, filter: $filter, first: $first, after: $after) {
+const QUERY = `query($ds: String!, $filter: NeuronFilter, $first: Int!, $after: String,
+                     $order: NeuronOrder!, $desc: Boolean!) {
+  neurons(dataset: $ds, filter: $filter, first: $first, after: $after, orderBy: $order,
+          descending: $desc) {
     totalCount pageInfo { hasNextPage endCursor } nodes { ${FIELDS} } } }`;
+// The columns the server orders by (GraphQL NeuronOrder)
+const SERVER_ORDER = {bodyId: "BODY_ID", pre: "PRE", post: "POST", size: "SIZE"};
 const ALL_QUERY = `query($ds: String!, $filter: NeuronFilter, $first: Int!, $after: String) {
   neurons(dataset: $ds, filter: $filter, first: $first, after: $after) {
     pageInfo { hasNextPage endCursor } nodes { ${FIELDS} } } }`;
 const COUNT_QUERY = `query($ds: String!, $filter: NeuronFilter) {
   neurons(dataset: $ds, filter: $filter, first: 1) { totalCount } }`;
-// Sorted by another column than the body id, the page fetches every neuron passing the filter
-// (the GraphQL API orders by body id only); past this many it asks for a narrower filter.
+// Sorted by a column the server does not order by, the page fetches every neuron passing the
+// filter; past this many it asks for a narrower filter.
 export const MAX_SORTED = 5000;
 const FILTER_KEYS = ["q", "type", "minPre", "minPost", "minConf", "soma"];
 
@@ -97,18 +101,21 @@ export async function render(view, ds, params) {
   const title = el("h2", {textContent: `neurons of ${ds}`}), filters = form(ds, params);
   view.replaceChildren(title, filters, el("p", {className: "muted", textContent: "loading…"}));
   let rows, total, pager;
-  if (sort === "bodyId" && dir === "asc") {
+  if (sort in SERVER_ORDER) {
     const after = params.get("after");
-    const d = await gql(QUERY, {ds, filter, first: PAGE_SIZE, after});
+    const order = {sort: sort === "bodyId" && dir === "asc" ? null : sort, dir: dir === "asc" ? null : dir};
+    const d = await gql(QUERY, {ds, filter, first: PAGE_SIZE, after, order: SERVER_ORDER[sort],
+                                desc: dir === "desc"});
     performance.mark("neurons-answer");
     ({nodes: rows, totalCount: total} = d.neurons);
     const page = Number(params.get("page") || 0);
-    const back = previous.get(`${ds}|${JSON.stringify(filter)}|${after}`);
+    const seen = `${ds}|${JSON.stringify(filter)}|${sort}|${dir}`;
+    const back = previous.get(`${seen}|${after}`);
     const {hasNextPage, endCursor} = d.neurons.pageInfo;
-    if (hasNextPage) previous.set(`${ds}|${JSON.stringify(filter)}|${endCursor}`, {after, page});
+    if (hasNextPage) previous.set(`${seen}|${endCursor}`, {after, page});
     pager = pagerOf(page, total, rows.length,
-      page > 0 ? href("neurons", [ds], {...keep, ...(back ?? {}), page: back ? back.page || null : null}) : null,
-      hasNextPage ? href("neurons", [ds], {...keep, after: endCursor, page: page + 1}) : null);
+      page > 0 ? href("neurons", [ds], {...keep, ...order, ...(back ?? {}), page: back ? back.page || null : null}) : null,
+      hasNextPage ? href("neurons", [ds], {...keep, ...order, after: endCursor, page: page + 1}) : null);
   } else {
     const key = `${ds}|${JSON.stringify(filter)}`;
     if (everything.key !== key) {

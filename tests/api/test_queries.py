@@ -91,6 +91,29 @@ def test_neuron_pages_visit_every_neuron_once(client, typed):
     assert len(seen) == len(set(seen)) == total > 7
 
 
+@pytest.mark.parametrize("order,descending", [("PRE", True), ("SIZE", False)])
+def test_neuron_pages_ordered_by_a_count_are_the_neurons_sorted_by_it_then_by_body_id(
+    client, typed, order, descending
+):
+    q = """query($after: String, $order: NeuronOrder!, $desc: Boolean!) { neurons(
+           dataset: "phantom", first: 3, after: $after, orderBy: $order, descending: $desc) {
+           nodes { bodyId pre size } pageInfo { hasNextPage endCursor } } }"""
+    seen, after = [], None
+    while True:
+        page = ask(client, q, after=after, order=order, desc=descending)["neurons"]
+        seen += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    key = order.lower()
+    # body ids in the order Neo4j stores them (signed 64-bit)
+    stored = [(n[key], int(n["bodyId"]) - (2**64 if int(n["bodyId"]) >= 2**63 else 0))
+              for n in seen]  # fmt: skip
+    assert stored == sorted(stored, reverse=descending)
+    total = ask(client, '{ neurons(dataset: "phantom") { totalCount } }')["neurons"]["totalCount"]
+    assert len({n["bodyId"] for n in seen}) == len(seen) == total > 3
+
+
 def test_neuron_shows_compartments_organelles_and_weighted_partners(client, typed):
     mito = pd.Series([m["cell"] for m in typed["mitochondria"]]).value_counts()
     body = str(mito.index[0])
