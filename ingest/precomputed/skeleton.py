@@ -8,8 +8,9 @@ edges, then each vertex attribute in ``info`` order, little-endian, ``N × num_c
 values.
 
 Known attributes (:data:`VERTEX_ATTRIBUTES`) have a fixed type: ``radius`` float32 in nm
-(Neuroglancer's special radius attribute) and ``compartment`` uint8 holding a
-:class:`Compartment` code. Codes 0–4 are SWC's structure identifiers, so they mean the same in
+(Neuroglancer's special radius attribute) and ``compartment`` float32 holding a
+:class:`Compartment` code (the format allows uint8, but Neuroglancer's skeleton layer takes
+only float32 attributes and fails to load the whole segmentation layer otherwise). Codes 0–4 are SWC's structure identifiers, so they mean the same in
 an SWC export; codes from 16 up are SyConn2's finer compartments:
 
 ====  ===================  ==========================================
@@ -57,7 +58,8 @@ ALLOWED_TYPES = ("float32", "int8", "uint8", "int16", "uint16", "int32", "uint32
 
 
 class Compartment(IntEnum):
-    """The ``compartment`` vertex attribute codes (uint8); see the module docstring."""
+    """The ``compartment`` vertex attribute codes (stored as float32); see the module
+    docstring."""
 
     UNKNOWN = 0
     SOMA = 1
@@ -70,7 +72,7 @@ class Compartment(IntEnum):
     BOUTON_TERMINAL = 19
 
 
-VERTEX_ATTRIBUTES: dict[str, str] = {"radius": "float32", "compartment": "uint8"}
+VERTEX_ATTRIBUTES: dict[str, str] = {"radius": "float32", "compartment": "float32"}
 
 Skeleton = tuple[np.ndarray, np.ndarray, Mapping[str, np.ndarray]]
 
@@ -133,7 +135,7 @@ def skeleton_info(attributes: Mapping[str, np.ndarray]) -> dict[str, Any]:
     --------
     >>> info = skeleton_info({"compartment": np.zeros(2, np.uint8), "radius": np.ones(2)})
     >>> [(a["id"], a["data_type"]) for a in info["vertex_attributes"]]
-    [('radius', 'float32'), ('compartment', 'uint8')]
+    [('radius', 'float32'), ('compartment', 'float32')]
     """
     specs: list[dict[str, Any]] = []
     for name, values in attributes.items():

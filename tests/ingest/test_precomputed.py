@@ -367,19 +367,19 @@ def test_cloudvolume_returns_vertices_edges_radius_and_compartment(seg_with_skel
     np.testing.assert_array_equal(skel.vertices, SKELETON_VERTICES)
     assert undirected(skel.edges) == undirected(SKELETON_EDGES)
     np.testing.assert_array_equal(skel.radius, SKELETON_RADIUS.astype("f4"))
-    assert skel.compartment.dtype == np.uint8
+    assert skel.compartment.dtype == np.float32  # Neuroglancer draws only float32 attributes
     np.testing.assert_array_equal(skel.compartment, SKELETON_COMPARTMENT)
     single = cv(seg_with_skeletons).skeleton.get(SMALL)
     assert len(single.vertices) == 1 and len(single.edges) == 0
 
 
-def test_the_skeleton_info_declares_radius_and_a_uint8_compartment(seg_with_skeletons):
+def test_the_skeleton_info_declares_radius_and_a_float32_compartment(seg_with_skeletons):
     info = json.loads((seg_with_skeletons / "skeletons" / "info").read_text())
     assert info["@type"] == "neuroglancer_skeletons"
     assert info["transform"] == [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]
     assert info["vertex_attributes"] == [
         {"id": "radius", "data_type": "float32", "num_components": 1},
-        {"id": "compartment", "data_type": "uint8", "num_components": 1},
+        {"id": "compartment", "data_type": "float32", "num_components": 1},
     ]
 
 
