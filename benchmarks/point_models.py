@@ -11,6 +11,9 @@ with --json, one JSON object:
   model's plus the synapse evidence, :func:`ingest.compartment_model.with_evidence`), against the
   phantom's ``truth/compartments`` at each node; ``compartment_f1_baseline`` the same for the
   evidence baseline in the same run (the ratio is the model's gain);
+  ``compartment_windows``: per smoothing window of the model's votes (:data:`WINDOWS_NM`;
+  the default is 500 nm) and for the baseline, the share of nodes agreeing with the truth and
+  the cells' own presynaptic sites on axon nodes and postsynaptic sites off them;
   ``compartment_point_f1``: per surface point, F1 of all five classes of the model (soma,
   axon, dendrite shaft, bouton, spine head) before any transfer;
 - ``celltype_accuracy``: the fraction of cells whose majority type over the samples is the
@@ -61,6 +64,8 @@ def compartments(seeds: tuple[int, ...], progress: bool) -> dict[str, Any]:
     coarse_of = np.array([0, 1, 2, 1, 2])  # point classes -> soma, axon, dendrite
     code_to_class = {comp.SOMA: 0, comp.AXON: 1, comp.DENDRITE: 2}
     nodes: dict[str, list[np.ndarray]] = {"truth": [], "model": [], "baseline": []}
+    sweep = {w: {"right": 0, "nodes": 0, "pre_on_axon": 0, "pre": 0, "post_off_axon": 0,
+                 "post": 0} for w in ("baseline", *WINDOWS_NM)}  # fmt: skip
     points: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
     for seed in seeds:
         ph = train_points.phantom_tables(seed)
@@ -86,6 +91,15 @@ def compartments(seeds: tuple[int, ...], progress: bool) -> dict[str, Any]:
             for name, v in (("model", votes), ("baseline", None)):
                 coarse = comp.label_skeleton(skel, evidence, votes=v).coarse
                 nodes[name].append(np.array([code_to_class.get(int(c), -1) for c in coarse]))
+            for window in sweep:
+                if window == "baseline":
+                    coarse = comp.label_skeleton(skel, evidence).coarse
+                else:
+                    params = comp.CompartmentParams(model_window_nm=float(window))
+                    coarse = comp.label_skeleton(skel, evidence, params, votes=votes).coarse
+                _count_sites(sweep[window], skel, evidence, coarse,
+                             np.array([code_to_class.get(int(c), -1) for c in coarse]),
+                             nodes["truth"][-1])  # fmt: skip
             surface = pred.cloud.surface & np.isfinite(pred.probabilities).all(axis=1)
             pts = pred.cloud.points_nm_xyz[surface]
             points["truth"].append(train_points.point_classes(
@@ -101,7 +115,39 @@ def compartments(seeds: tuple[int, ...], progress: bool) -> dict[str, Any]:
             np.concatenate(points["model"]), pt, compartment_model.SEG_CLASSES
         ),  # fmt: skip
         "compartment_nodes": int((t >= 0).sum()),
+        "compartment_windows": {
+            str(w): {
+                "node_agreement": round(c["right"] / max(c["nodes"], 1), 4),
+                "pre_on_axon": f"{c['pre_on_axon']}/{c['pre']}",
+                "post_off_axon": f"{c['post_off_axon']}/{c['post']}",
+            }
+            for w, c in sweep.items()
+        },  # fmt: skip
     }
+
+
+WINDOWS_NM = (10_000, 1_500, 1_000, 500, 300)
+"""Smoothing windows (nm of path) of the model's votes compared in ``compartment_windows``."""
+
+
+def _count_sites(
+    counts: dict[str, int],
+    skel: comp.Skeleton,
+    evidence: comp.Evidence,
+    coarse: np.ndarray,
+    got: np.ndarray,
+    truth: np.ndarray,
+) -> None:
+    """Add a cell's node agreement and its own synapse sites on (pre) or off (post) the axon."""
+    known = truth >= 0
+    counts["right"] += int((got[known] == truth[known]).sum())
+    counts["nodes"] += int(known.sum())
+    for side, points, want in (("pre", evidence.pre_nm_xyz, True),
+                               ("post", evidence.post_nm_xyz, False)):  # fmt: skip
+        if len(points):
+            on_axon = coarse[skel.nearest(points)] == comp.AXON
+            counts[side] += len(points)
+            counts[f"{side}_{'on' if want else 'off'}_axon"] += int((on_axon == want).sum())
 
 
 _SYNAPSES: dict[Path, pd.DataFrame] = {}

@@ -387,6 +387,7 @@ def _compartments(
     surface = mito.surface if mito is not None else pd.DataFrame(columns=["body_id"])
     params = compartments_stage.CompartmentParams(
         window_nm=s.compartment_window_nm,
+        model_window_nm=s.compartment_model_window_nm,
         soma_min_radius_nm=s.soma_min_radius_nm,
         spine_max_length_nm=s.spine_max_length_nm,
     )

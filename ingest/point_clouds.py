@@ -72,6 +72,9 @@ def cell_cloud(
     per entry of ``organelles`` (kind -> ``(m, 3)`` nm points; kinds not in ``kinds`` are left
     out).
 
+    The mesh and the points are put in a canonical order first, so the cloud does not depend
+    on the order in which chunked stages wrote them (the draws of ``rng`` do).
+
     Examples
     --------
     >>> square = (np.array([[0.0, 0, 0], [100, 0, 0], [0, 100, 0], [100, 100, 0]]),
@@ -81,7 +84,7 @@ def cell_cloud(
     >>> c.points_nm_xyz.shape, np.bincount(c.kind).tolist()
     ((101, 3), [100, 0, 1])
     """
-    vertices, faces = np.asarray(mesh[0], float), np.asarray(mesh[1], np.int64)
+    vertices, faces = canonical_mesh(np.asarray(mesh[0], float), np.asarray(mesh[1], np.int64))
     area = 0.0
     if len(faces):
         a, b, c = vertices[faces[:, 0]], vertices[faces[:, 1]], vertices[faces[:, 2]]
@@ -91,10 +94,31 @@ def cell_cloud(
     kind[0] = kind[0][: len(parts[0])]
     for k, name in enumerate(kinds):
         pts = np.asarray(organelles.get(name, np.empty((0, 3))), float).reshape(-1, 3)
+        pts = pts[np.lexsort(pts.T[::-1])]
         if k and len(pts):
             parts.append(pts)
             kind.append(np.full(len(pts), k, np.int64))
     return Cloud(np.concatenate(parts), np.concatenate(kind), tuple(kinds))
+
+
+def canonical_mesh(vertices: np.ndarray, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same mesh with its vertices sorted by ``(x, y, z)`` and its faces sorted, each
+    face starting at its smallest vertex index (orientation kept).
+
+    Examples
+    --------
+    >>> v, f = canonical_mesh(np.array([[1.0, 0, 0], [0, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]]))
+    >>> v.tolist(), f.tolist()
+    ([[0.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 0.0, 0.0]], [[0, 1, 2]])
+    """
+    order = np.lexsort(vertices.T[::-1])
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    f = rank[faces].reshape(-1, 3)
+    if len(f):
+        f = np.take_along_axis(f, (np.argmin(f, axis=1)[:, None] + np.arange(3)) % 3, axis=1)
+        f = f[np.lexsort(f.T[::-1])]
+    return vertices[order], f
 
 
 def context_centres(nodes_nm_xyz: np.ndarray, cover_nm: float) -> np.ndarray:

@@ -35,7 +35,13 @@ class IngestSettings(BaseSettings):
     )
     compartment_window_nm: float = Field(
         default=10_000.0,
-        description="compartment votes are smoothed over this much path (SyConn2: 10 µm)",
+        description="the baseline's compartment evidence is smoothed over this much path "
+        "(SyConn2: 10 µm)",
+    )
+    compartment_model_window_nm: float = Field(
+        default=500.0,
+        description="a compartment model's votes (one per skeleton node) are smoothed over "
+        "this much path",
     )
     soma_min_radius_nm: float = Field(
         default=250.0, description="a soma's thickest skeleton node has at least this radius"
@@ -47,10 +53,10 @@ class IngestSettings(BaseSettings):
         default=1.0, description="random control points per µm of axon (SyConn2's control)"
     )
     compartment_predictor: str = Field(
-        default="baseline",
+        default="pointnet",
         description="how skeleton nodes get soma/axon/dendrite votes (ingest.compartments): "
-        "baseline, or pointnet (the point model; the baseline where "
-        "models/weights/compartments.pt is absent)",
+        "pointnet (the point model; the baseline where models/weights/compartments.pt or "
+        "the cell's mesh is absent), or baseline (synapse evidence only)",
     )
     min_neuron_voxels: int = Field(
         default=10_000, description="segments this large (or with synapses) are also :Neuron"

@@ -48,8 +48,9 @@ centres of the volume; ``cable_length_in_cell_nm`` counts them only where they r
 cell's own voxels (within one voxel), leaving out stretches that other cells or carved gaps
 took over: what a skeleton of the final labels can recover;
 ``cable_length_in_cell_nm_by_compartment`` splits it into soma, dendrite (with spines) and
-axon.  ``cells[].spine_heads`` (centre and radius) and ``cells[].bouton_centers_xyz_vx`` list
-the planted spine heads and boutons, and a synapse on a spine carries the planted volume of
+axon.  ``cells[].spine_heads`` (centre and radius, and the neck's axis from where it leaves
+the shaft's surface to its tip, with its radius) and ``cells[].bouton_centers_xyz_vx`` list the
+planted spines and boutons, and a synapse on a spine carries the planted volume of
 that head (``spine_head_volume_nm3``).  The compartment of every voxel (1 soma, 2 dendrite, 3
 axon; spines count as dendrite, boutons as axon) is the array ``truth/compartments`` of the
 container, beside (not among) the input layers.

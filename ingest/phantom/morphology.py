@@ -223,6 +223,7 @@ def _add_spines(scene: Scene, cell: Cell, den: Dendrite) -> None:
         scene.paint(sl, m, cell.label, DENDRITE)
         cell.spine_heads.append((head_c, head_r, u))
         cell.spine_roots_nm.append(pts[i])
+        cell.spine_necks.append((pts[i] + u * radii[i], tip, neck_r))  # shaft surface to tip
         pos += float(rng.uniform(200.0, 380.0))
 
 

@@ -36,6 +36,8 @@ class Cell:
     spine_heads: list[tuple[FloatArray, float, FloatArray]] = field(default_factory=list)
     bouton_centers_nm: list[FloatArray] = field(default_factory=list)
     spine_roots_nm: list[FloatArray] = field(default_factory=list)  # on the dendrite's axis
+    # each spine's neck: where it leaves the shaft's surface, its tip, its radius
+    spine_necks: list[tuple[FloatArray, FloatArray, float]] = field(default_factory=list)
     axon_points_nm: FloatArray = field(default_factory=lambda: np.zeros((0, 3)))  # as painted
 
 

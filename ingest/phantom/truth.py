@@ -50,12 +50,18 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
                     for kind in ("soma", "dendrite", "axon")
                 },
                 "spine_heads": [
-                    {"center_xyz_vx": [float(x) for x in (c / g.v)[::-1]], "radius_nm": float(r)}
-                    for c, r, _ in cell.spine_heads
+                    {
+                        "center_xyz_vx": _xyz_vx(c, g),
+                        "radius_nm": float(r),
+                        "neck_start_xyz_vx": _xyz_vx(start, g),
+                        "neck_tip_xyz_vx": _xyz_vx(tip, g),
+                        "neck_radius_nm": float(neck_r),
+                    }
+                    for (c, r, _), (start, tip, neck_r) in zip(
+                        cell.spine_heads, cell.spine_necks, strict=True
+                    )
                 ],
-                "bouton_centers_xyz_vx": [
-                    [float(x) for x in (c / g.v)[::-1]] for c in cell.bouton_centers_nm
-                ],
+                "bouton_centers_xyz_vx": [_xyz_vx(c, g) for c in cell.bouton_centers_nm],
             }
         )
 
@@ -144,6 +150,11 @@ def ground_truth(scene: Scene) -> tuple[dict[str, Any], NDArray[np.uint8]]:
         "mitochondria": mitos,
     }
     return truth, syn_type_of_jid
+
+
+def _xyz_vx(point_nm: FloatArray, g: Grid) -> list[float]:
+    """A ``(z, y, x)`` point in nm as ``[x, y, z]`` in voxels."""
+    return [float(x) for x in (np.asarray(point_nm) / g.v)[::-1]]
 
 
 def centre_lines_nm(cell: Cell, g: Grid) -> list[FloatArray]:

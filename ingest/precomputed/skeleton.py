@@ -10,8 +10,9 @@ values.
 Known attributes (:data:`VERTEX_ATTRIBUTES`) have a fixed type: ``radius`` float32 in nm
 (Neuroglancer's special radius attribute) and ``compartment`` float32 holding a
 :class:`Compartment` code (the format allows uint8, but Neuroglancer's skeleton layer takes
-only float32 attributes and fails to load the whole segmentation layer otherwise). Codes 0–4 are SWC's structure identifiers, so they mean the same in
-an SWC export; codes from 16 up are SyConn2's finer compartments:
+only float32 attributes and fails to load the whole segmentation layer otherwise). Codes 0–4
+are SWC's structure identifiers, so they mean the same in an SWC export; codes from 16 up are
+SyConn2's finer compartments:
 
 ====  ===================  ==========================================
 code  name                 meaning
