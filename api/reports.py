@@ -69,6 +69,10 @@ def option_arguments(options: Any) -> list[str]:
     Traceback (most recent call last):
     ...
     api.reports.OptionError: option 'min_weight' must be a number, a string or a list of them
+    >>> option_arguments({"cell_types": ["--out", "/elsewhere"]})
+    Traceback (most recent call last):
+    ...
+    api.reports.OptionError: option 'cell_types' has a value starting with '-'
     """
     if not isinstance(options, dict):
         raise OptionError('the body must be a JSON object of options, e.g. {"min_weight": 2}')
@@ -81,6 +85,8 @@ def option_arguments(options: Any) -> list[str]:
             isinstance(v, int | float | str) and not isinstance(v, bool) for v in values
         ):
             raise OptionError(f"option {name!r} must be a number, a string or a list of them")
+        if any(isinstance(v, str) and v.startswith("-") for v in values):  # not another flag
+            raise OptionError(f"option {name!r} has a value starting with '-'")
         args += ["--" + name.replace("_", "-"), *(str(v) for v in values)]
     return args
 
