@@ -294,13 +294,20 @@ async def mito_synapse_samples(
 
 
 async def control_point_samples(
-    reader: Reader, dataset: str, cell_types: list[str], min_type_confidence: float
+    reader: Reader,
+    dataset: str,
+    cell_types: list[str],
+    min_type_confidence: float,
+    body_ids: list[int] | None = None,
 ) -> dict[str, list[float]]:
     """SyConn2's random control per cell type: the distances from the points on the axon
-    surfaces of neurons of ``cell_types`` to that cell's nearest mitochondrion."""
+    surfaces of neurons of ``cell_types`` to that cell's nearest mitochondrion; only of the
+    neurons ``body_ids`` when given (those other filters kept)."""
     conditions = ["a.type IN $types"]
     if min_type_confidence > 0:
         conditions.append("a.typeConfidence >= $minTypeConfidence")
+    if body_ids is not None:
+        conditions.append("a.bodyId IN $bodies")
     rows = await reader.rows(
         f"MATCH (a:{label(dataset, 'Neuron')}) {where(conditions)}"
         f"MATCH (p:{label(dataset, 'ControlPoint')} {{bodyId: a.bodyId}}) "
@@ -308,5 +315,6 @@ async def control_point_samples(
         "RETURN a.type AS cellType, collect(c.euclideanNm) AS distances",
         types=list(cell_types),
         minTypeConfidence=min_type_confidence,
+        bodies=[to_neo4j(b) for b in body_ids or []],
     )
     return {r["cellType"]: r["distances"] for r in rows}

@@ -11,9 +11,7 @@ Mann–Whitney U tests between the types.
 
 The filters are the thesis's: neurons by type confidence and by minimum path length of axon,
 dendrite and soma; synapses by confidence and, optionally, by the postsynaptic compartment.
-The random control covers the neurons of each type that pass the type-confidence filter (the
-query library's control query takes types, not body ids); a note says when the path-length
-filters left some of those out.
+The random control covers the same neurons: those of each type that pass the filters.
 """
 
 from __future__ import annotations
@@ -71,7 +69,6 @@ class TypeResult:
     summary: CellTypeSummary
     samples_nm: dict[str, np.ndarray]
     neurons: int
-    control_neurons: int
     density: list[dict[str, Any]]
 
 
@@ -113,11 +110,6 @@ async def gather(
     types = chosen_types(dataset, options.cell_types, every)
     step("neurons")
     kept = await neurons(reader, dataset, neuron_filter(options, types))
-    typed = await neurons(
-        reader,
-        dataset,
-        NeuronFilter(types=tuple(types), min_type_confidence=options.min_type_confidence or None),
-    )
     step("synapses")
     bodies = {n["bodyId"] for n in kept}
     rows = await mito_synapse_rows(
@@ -131,7 +123,9 @@ async def gather(
             f"the filters ({options.describe()}); relax them"
         )
     step("control points")
-    controls = await control_point_samples(reader, dataset, types, options.min_type_confidence)
+    controls = await control_point_samples(
+        reader, dataset, types, options.min_type_confidence, sorted(bodies)
+    )
     step("statistics")
     by_type: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
@@ -157,7 +151,6 @@ async def gather(
             summary=summary,
             samples_nm=samples,
             neurons=sum(n["type"] == t for n in kept),
-            control_neurons=sum(n["type"] == t for n in typed),
             density=density,
         )
     return out
@@ -213,7 +206,6 @@ def numbers(results: dict[str, TypeResult], options: MitoSynapseOptions) -> dict
         per_um = [d["per_um"] for d in r.density]
         types[t] = {
             "neurons": r.neurons,
-            "control_neurons": r.control_neurons,
             "synapses": s.synapses,
             "median_area_nm2": s.median_area_nm2,
             "small": _stats(s.small, r.samples_nm["small"]),
@@ -342,13 +334,6 @@ async def build(
     step("figures")
     doc = numbers(results, options)
     notes = [f"Filters: {options.describe()}."]
-    partial = [t for t, r in results.items() if r.neurons < r.control_neurons]
-    if partial:
-        notes.append(
-            "The random control covers every neuron of the type passing the type-confidence "
-            f"filter, more than the path-length filters kept for {', '.join(partial)} "
-            "(neurons vs control_neurons in report.json)."
-        )
     return Report(
         kind=KIND,
         title="Synapse–mitochondrion distances per cell type (SyConn2, thesis fig. 5.6)",
