@@ -91,6 +91,27 @@ def test_the_viewer_draws_the_selected_neurons_mesh_in_3d(browser, site):
     assert len(np.unique(with_mesh.reshape(-1, 3), axis=0)) > 50  # shaded, not a flat fill
 
 
+def near(pixels: np.ndarray, rgb: tuple[int, int, int], tolerance: int = 40) -> int:
+    """How many pixels lie within ``tolerance`` of the colour ``rgb`` on every channel."""
+    return int((np.abs(pixels.astype(int) - np.array(rgb)).max(axis=2) <= tolerance).sum())
+
+
+def test_the_viewer_draws_the_skeleton_coloured_by_compartment(browser, site):
+    body = str(site["truth"]["cells"][0]["id"])
+    open_viewer(browser, site["url"], body)
+    # meshes and slices off, so that only the skeleton is drawn in the 3D panel
+    in_viewer(browser, """const v = viewer; const s = v.state.toJSON(); s.showSlices = false;
+        const seg = s.layers.find(l => l.type === 'segmentation');
+        const url = typeof seg.source === 'string' ? seg.source : seg.source.url;
+        seg.source = {url, subsources: {default: true, skeletons: true, mesh: false}};
+        v.state.restoreState(s);""")  # fmt: skip
+    wait_for(lambda: in_viewer(browser, READY), timeout=30)
+    pixels = settled(browser, 2)
+    # the shader's colours (api/neuroglancer.py SKELETON_SHADER): axon blue, dendrite red
+    axon, dendrite = near(pixels, (64, 140, 255)), near(pixels, (242, 77, 77))
+    assert axon > 20 and dendrite > 20, (axon, dendrite)
+
+
 def test_double_clicking_a_cell_in_the_viewer_opens_its_page(browser, site):
     body = str(site["truth"]["cells"][0]["id"])
     up = graphql(site["url"], """query($ds: String!, $id: BodyId!) { neuron(dataset: $ds,
