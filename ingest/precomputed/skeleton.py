@@ -144,7 +144,8 @@ def skeleton_info(attributes: Mapping[str, np.ndarray]) -> dict[str, Any]:
         data_type = _attribute_type(name, arr)
         components = 1 if arr.ndim == 1 else int(arr.shape[1])
         specs.append({"id": name, "data_type": data_type, "num_components": components})
-    specs.sort(key=lambda s: -np.dtype(s["data_type"]).itemsize)
+    # 4-byte types first (aligned values), Neuroglancer's radius ahead of the rest
+    specs.sort(key=lambda s: (-np.dtype(s["data_type"]).itemsize, s["id"] != "radius"))
     return {
         "@type": "neuroglancer_skeletons",
         "transform": IDENTITY_TRANSFORM,
