@@ -1,5 +1,6 @@
 """The floors of DESIGN.md: imports only ever point down a floor (or sideways inside one
-package), and the notebook client imports nothing of ours."""
+package), the notebook client imports nothing of ours, and the Dockerfile ships every
+package."""
 
 from __future__ import annotations
 
@@ -59,3 +60,12 @@ def test_the_layout_of_design_md_is_there():
         "pyproject.toml",
     ):
         assert (ROOT / name).exists(), name
+
+
+def test_the_dockerfile_copies_every_package_and_pins_the_served_neuroglancer():
+    from api.neuroglancer import NPM_PACKAGE, NPM_VERSION
+
+    text = (ROOT / "Dockerfile").read_text()
+    for package in sorted(OURS | {"web"}):
+        assert f"COPY {package} ./{package}" in text, package
+    assert f"npm pack {NPM_PACKAGE}@{NPM_VERSION}" in text
