@@ -303,7 +303,9 @@ async def neurons_page(
         conditions.append(f"n.bodyId {past} $after")
         params["after"] = to_neo4j(after if isinstance(after, int) else after[1])
     elif after is not None:
-        value, body = after if isinstance(after, tuple) else (None, after)
+        if not isinstance(after, tuple):
+            raise ValueError(f"a page ordered by {order} continues after (value, body id)")
+        value, body = after
         conditions.append(f"(n.{order} {past} $value OR "
                           f"(n.{order} = $value AND n.bodyId {past} $after))")  # fmt: skip
         params["value"], params["after"] = value, to_neo4j(body)
