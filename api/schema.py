@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from typing import Annotated, Any
 
-import numpy as np
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -212,15 +211,8 @@ class Query:
             if cell_types is not None
             else sorted({r["pre"] for r in rows} | {r["post"] for r in rows})
         )
-        index = {name: i for i, name in enumerate(names)}
-        weights = np.zeros((len(names), len(names)), np.int64)
-        pairs = np.zeros_like(weights)
-        for r in rows:
-            weights[index[r["pre"]], index[r["post"]]] = r["weight"]
-            pairs[index[r["pre"]], index[r["post"]]] = r["pairs"]
-        return CellTypeMatrix(
-            cell_types=names, weights=weights.tolist(), neuron_pairs=pairs.tolist()
-        )
+        weights, pairs = analysis.type_matrices(names, rows)
+        return CellTypeMatrix(cell_types=names, weights=weights, neuron_pairs=pairs)
 
     @strawberry.field(
         description="all shortest paths along connections of weight >= minWeight from one "
@@ -274,17 +266,11 @@ class Query:
             info.context.reader, ds, list(cell_types), min_confidence, min_type_confidence,
             compartment, with_rows="synapses" in asked,
         )  # fmt: skip
-        controls: list[ControlSample] = []
-        if "controls" in asked:
-            samples = await synapse_queries.control_point_samples(
-                info.context.reader, ds, list(cell_types), min_type_confidence
-            )
-            controls = [
-                ControlSample(
-                    cell_type=t, distances_nm=[d for d in samples.get(t, []) if d is not None]
-                )
-                for t in cell_types
-            ]
+        controls = [
+            ControlSample(cell_type=t, distances_nm=[
+                d for d in result.controls.get(t, []) if d is not None])
+            for t in cell_types
+        ]  # fmt: skip
         return MitoSynapseAnalysis(
             synapses=[MitoSynapseRow.from_record(r) for r in result.synapses],
             summary=[CellTypeMitoSummary.of(s) for s in result.summary],

@@ -85,10 +85,33 @@ class CellTypeSummary:
 
 @dataclass
 class MitoSynapseAnalysis:
-    """Per-synapse rows (with ``large``: area above the type's median) and the summaries."""
+    """Per-synapse rows (with ``large``: area above the type's median), the summaries and
+    the control distances behind them per cell type."""
 
     synapses: list[dict[str, Any]] = field(default_factory=list)
     summary: list[CellTypeSummary] = field(default_factory=list)
+    controls: dict[str, list[float]] = field(default_factory=dict)
+
+
+def median_split(
+    areas_nm2: np.ndarray, distances_nm: np.ndarray
+) -> tuple[float | None, np.ndarray, np.ndarray]:
+    """The median cleft area and the distances of the small (area ≤ median) and the large
+    synapses; a synapse without an area or a distance is in neither.
+
+    Examples
+    --------
+    >>> median_split(np.array([1.0, 2, 3, np.nan]), np.array([10.0, np.nan, 30, 40]))
+    (2.0, array([10.]), array([30.]))
+    """
+    areas = np.asarray(areas_nm2, float)
+    dist = np.asarray(distances_nm, float)
+    has_area = ~np.isnan(areas)
+    median = float(np.median(areas[has_area])) if has_area.any() else None
+    large = has_area & (areas > (median if median is not None else np.inf))
+    small = has_area & ~large
+    measured = ~np.isnan(dist)
+    return median, dist[small & measured], dist[large & measured]
 
 
 def summarise(
@@ -107,19 +130,12 @@ def summarise(
     >>> s.median_area_nm2, s.small.median_nm, s.large.median_nm, s.control.n
     (2.5, 15.0, 350.0, 2)
     """
-    areas = np.asarray(areas_nm2, float)
-    dist = np.asarray(distances_nm, float)
-    has_area = ~np.isnan(areas)
-    median = float(np.median(areas[has_area])) if has_area.any() else None
-    large = has_area & (areas > (median if median is not None else np.inf))
-    small = has_area & ~large
-    measured = ~np.isnan(dist)
-    small_nm, large_nm = dist[small & measured], dist[large & measured]
+    median, small_nm, large_nm = median_split(areas_nm2, distances_nm)
     control_nm = np.asarray(control_nm, float)
     control_nm = control_nm[~np.isnan(control_nm)]
     return CellTypeSummary(
         cell_type=cell_type,
-        synapses=len(areas),
+        synapses=len(areas_nm2),
         median_area_nm2=median,
         small=DistanceStats.of(small_nm),
         large=DistanceStats.of(large_nm),
@@ -130,8 +146,36 @@ def summarise(
     )
 
 
-def _floats(values: list[Any]) -> np.ndarray:
+def floats(values: list[Any]) -> np.ndarray:
+    """Values as a float array, ``None`` as NaN.
+
+    Examples
+    --------
+    >>> floats([1, None, 2.5]).tolist()
+    [1.0, nan, 2.5]
+    """
     return np.array([np.nan if v is None else v for v in values], float)
+
+
+def type_matrices(
+    types: list[str], rows: list[dict[str, Any]]
+) -> tuple[list[list[int]], list[list[int]]]:
+    """The synapse and neuron-pair matrices (pre type × post type, as lists) from the rows
+    of :func:`graph.queries.cell_type_connectivity`; rows of other types are left out.
+
+    Examples
+    --------
+    >>> type_matrices(["A", "B"], [{"pre": "A", "post": "B", "weight": 5, "pairs": 2}])
+    ([[0, 5], [0, 0]], [[0, 2], [0, 0]])
+    """
+    index = {t: i for i, t in enumerate(types)}
+    weights = np.zeros((len(types), len(types)), int)
+    pairs = np.zeros_like(weights)
+    for r in rows:
+        if r["pre"] in index and r["post"] in index:
+            weights[index[r["pre"]], index[r["post"]]] = r["weight"]
+            pairs[index[r["pre"]], index[r["post"]]] = r["pairs"]
+    return weights.tolist(), pairs.tolist()
 
 
 async def mito_synapse_distances(
@@ -152,15 +196,15 @@ async def mito_synapse_distances(
         reader, dataset, cell_types, min_confidence, min_type_confidence, compartment
     )
     controls = await control_point_samples(reader, dataset, cell_types, min_type_confidence)
-    out = MitoSynapseAnalysis()
+    out = MitoSynapseAnalysis(controls=controls)
     for cell_type in cell_types:
         pairs = samples.get(cell_type, [])
         out.summary.append(
             summarise(
                 cell_type,
-                _floats([p[0] for p in pairs]),
-                _floats([p[1] for p in pairs]),
-                _floats(controls.get(cell_type, [])),
+                floats([p[0] for p in pairs]),
+                floats([p[1] for p in pairs]),
+                floats(controls.get(cell_type, [])),
             )
         )
     if with_rows:
