@@ -319,6 +319,15 @@ async def neurons_page(
     return [neuron_record(r) for r in rows[:first]], len(rows) > first
 
 
+async def cell_types(reader: Reader, dataset: str) -> list[str]:
+    """The cell types the data set's neurons have, sorted."""
+    rows = await reader.rows(
+        f"MATCH (n:{label(dataset, 'Neuron')}) WHERE n.type IS NOT NULL "
+        "RETURN DISTINCT n.type AS type ORDER BY type"
+    )
+    return [r["type"] for r in rows]
+
+
 async def count_neurons(reader: Reader, dataset: str, where_: NeuronFilter | None = None) -> int:
     """How many neurons pass the filter."""
     conditions, params = (where_ or NeuronFilter()).conditions()

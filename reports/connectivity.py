@@ -13,32 +13,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from graph import queries
+from graph.analysis import type_matrices
 from graph.queries import Reader
 from reports.document import Report, Table, filters_table
-from reports.inputs import ReportError, check_loaded, chosen_types, neurons
+from reports.inputs import ReportError, check_loaded, chosen_types
 from reports.options import ConnectivityOptions
 
 KIND = "connectivity"
-
-
-def matrices(
-    types: list[str], rows: list[dict[str, Any]]
-) -> tuple[list[list[int]], list[list[int]]]:
-    """The synapse and neuron-pair matrices (pre type × post type) from the query's rows.
-
-    Examples
-    --------
-    >>> matrices(["A", "B"], [{"pre": "A", "post": "B", "weight": 5, "pairs": 2}])
-    ([[0, 5], [0, 0]], [[0, 2], [0, 0]])
-    """
-    index = {t: i for i, t in enumerate(types)}
-    weights = np.zeros((len(types), len(types)), int)
-    pairs = np.zeros_like(weights)
-    for r in rows:
-        if r["pre"] in index and r["post"] in index:
-            weights[index[r["pre"]], index[r["post"]]] = r["weight"]
-            pairs[index[r["pre"]], index[r["post"]]] = r["pairs"]
-    return weights.tolist(), pairs.tolist()
 
 
 def heatmap(ax: Any, types: list[str], values: list[list[int]], title: str) -> None:
@@ -64,7 +45,7 @@ async def build(
     """The whole report (numbers, tables, figures) for ``dataset``."""
     step("data set")
     await check_loaded(reader, dataset)
-    types = chosen_types(dataset, options.cell_types, await neurons(reader, dataset))
+    types = chosen_types(dataset, options.cell_types, await queries.cell_types(reader, dataset))
     step("connections")
     rows = await queries.cell_type_connectivity(reader, dataset, types, options.min_weight)
     if not rows:
@@ -73,7 +54,7 @@ async def build(
             f"connected by at least {options.min_weight} synapses; lower --min-weight"
         )
     step("figures")
-    weights, pairs = matrices(types, rows)
+    weights, pairs = type_matrices(types, rows)
     filters = {**asdict(options), "cell_types": types}
     size = max(4.5, 0.45 * len(types) + 3)
     fig = Figure(figsize=(2 * size, size), layout="constrained")

@@ -45,30 +45,27 @@ async def neurons(
         after = page[-1]["bodyId"]
 
 
-def chosen_types(
-    dataset: str, asked: Iterable[str] | None, every: list[dict[str, Any]]
-) -> list[str]:
-    """The cell types a report covers: ``asked`` (each must be some neuron's type) or, when
-    ``None``, every type the neurons ``every`` have, sorted.
+def chosen_types(dataset: str, asked: Iterable[str] | None, known: list[str]) -> list[str]:
+    """The cell types a report covers: ``asked`` (each must be one of the data set's types
+    ``known``, as :func:`graph.queries.cell_types` lists them) or, when ``None``, all of them.
 
     Examples
     --------
-    >>> cells = [{"type": "KC"}, {"type": "MBON"}, {"type": None}]
-    >>> chosen_types("fib", None, cells), chosen_types("fib", ["MBON"], cells)
+    >>> known = ["KC", "MBON"]
+    >>> chosen_types("fib", None, known), chosen_types("fib", ["MBON"], known)
     (['KC', 'MBON'], ['MBON'])
-    >>> chosen_types("fib", ["PN"], cells)  # doctest: +ELLIPSIS
+    >>> chosen_types("fib", ["PN"], known)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
     reports.inputs.ReportError: no neuron of data set 'fib' has cell type 'PN'; its types: KC, MBON
     """
-    known = sorted({n["type"] for n in every if n.get("type") is not None})
     if not known:
         raise ReportError(
             f"no neuron of data set {dataset!r} has a cell type; set them with "
             "`connectome annotate` or let the cell-type model predict them at ingest"
         )
     if asked is None:
-        return known
+        return list(known)
     asked = list(dict.fromkeys(asked))
     unknown = [t for t in asked if t not in known]
     if unknown:

@@ -27,7 +27,15 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import stats
 
-from graph.analysis import CellTypeSummary, DistanceStats, KsTest, summarise
+from graph import queries
+from graph.analysis import (
+    CellTypeSummary,
+    DistanceStats,
+    KsTest,
+    floats,
+    median_split,
+    summarise,
+)
 from graph.queries import NeuronFilter, Reader
 from graph.synapse_queries import control_point_samples, mito_synapse_rows
 from reports.document import Report, Table, filters_table, number
@@ -72,42 +80,13 @@ class TypeResult:
     density: list[dict[str, Any]]
 
 
-def _floats(values: list[Any]) -> np.ndarray:
-    return np.array([np.nan if v is None else v for v in values], float)
-
-
-def split(
-    summary: CellTypeSummary, areas_nm2: np.ndarray, distances_nm: np.ndarray
-) -> dict[str, np.ndarray]:
-    """The small and large distance samples (sorted) behind ``summary``: split at its median
-    area as :func:`graph.analysis.summarise` does, synapses without area or distance left
-    out.
-
-    Examples
-    --------
-    >>> areas, dist = np.array([1.0, 2, 3, 4]), np.array([10.0, 20, 300, np.nan])
-    >>> s = summarise("A", areas, dist, np.array([5.0]))
-    >>> {k: v.tolist() for k, v in split(s, areas, dist).items()}
-    {'small': [10.0, 20.0], 'large': [300.0]}
-    """
-    known = ~np.isnan(areas_nm2) & ~np.isnan(distances_nm)
-    median = summary.median_area_nm2 if summary.median_area_nm2 is not None else np.inf
-    out = {
-        "small": np.sort(distances_nm[known & (areas_nm2 <= median)]),
-        "large": np.sort(distances_nm[known & (areas_nm2 > median)]),
-    }
-    assert (len(out["small"]), len(out["large"])) == (summary.small.n, summary.large.n)
-    return out
-
-
 async def gather(
     reader: Reader, dataset: str, options: MitoSynapseOptions, step: Callable[[str], None]
 ) -> dict[str, TypeResult]:
     """Read the graph and compute each cell type's numbers; ``step`` names each stage."""
     step("data set")
     await check_loaded(reader, dataset)
-    every = await neurons(reader, dataset)
-    types = chosen_types(dataset, options.cell_types, every)
+    types = chosen_types(dataset, options.cell_types, await queries.cell_types(reader, dataset))
     step("neurons")
     kept = await neurons(reader, dataset, neuron_filter(options, types))
     step("synapses")
@@ -133,12 +112,13 @@ async def gather(
     out = {}
     for t in types:
         mine = by_type[t]
-        areas = _floats([r["areaNm2"] for r in mine])
-        dist = _floats([r["euclideanNm"] for r in mine])
-        control = _floats(controls.get(t, []))
+        areas = floats([r["areaNm2"] for r in mine])
+        dist = floats([r["euclideanNm"] for r in mine])
+        control = floats(controls.get(t, []))
         summary = summarise(t, areas, dist, control)
-        samples = split(summary, areas, dist)
-        samples["control"] = np.sort(control[~np.isnan(control)])
+        _, small, large = median_split(areas, dist)  # the samples behind the summary
+        samples = {"small": np.sort(small), "large": np.sort(large),
+                   "control": np.sort(control[~np.isnan(control)])}  # fmt: skip
         made = Counter(r["pre"] for r in mine)
         density = [
             {"bodyId": str(n["bodyId"]), "synapses": made[n["bodyId"]],
