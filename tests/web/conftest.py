@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
+from selenium.webdriver.common.by import By
 
 from api.app import create_app
 from api.neuroglancer import client_dir, install_client, npm_client_dir
@@ -137,3 +138,14 @@ def coloured(pixels: np.ndarray) -> int:
     black, a mesh is drawn in its segment's colour."""
     rgb = pixels.astype(int)
     return int(((rgb.max(axis=2) - rgb.min(axis=2)) > 40).sum())
+
+
+def table(driver: Any, table_id: str) -> list[list[str]]:
+    """The texts of the cells of a table's body, row by row."""
+    rows = driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")
+    return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
+
+
+def column(driver: Any, table_id: str, index: int) -> list[str]:
+    """The texts of one column (``index`` from 0) of a table's body."""
+    return [row[index] for row in table(driver, table_id)]

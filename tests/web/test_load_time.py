@@ -13,7 +13,7 @@ from selenium.webdriver.common.by import By
 
 from graph.schema import constraint_statements
 from tests.conftest import with_reader
-from tests.web.conftest import open_page, wait_for
+from tests.web.conftest import column, open_page, wait_for
 
 DS, NEURONS = "web10k", 10_000
 TYPES = ("KC", "MBON", "PN", "LN", "DAN")
@@ -65,11 +65,6 @@ def test_the_first_table_of_10000_neurons_shows_within_a_second(browser, web_url
     assert statistics.median(times) < 1000, times
 
 
-def _column(driver, n: int) -> list[str]:
-    cells = driver.find_elements(By.CSS_SELECTOR, f"#neuron-table tbody tr td:nth-child({n})")
-    return [td.text for td in cells]
-
-
 def test_a_sort_by_pre_of_all_10000_neurons_comes_from_the_server_a_page_at_a_time(
     browser, web_url, big
 ):
@@ -79,11 +74,11 @@ def test_a_sort_by_pre_of_all_10000_neurons_comes_from_the_server_a_page_at_a_ti
     print(f"10,000 neurons ordered by pre on the server: {[round(t) for t in times]} ms")
     assert statistics.median(times) < 1000, times
     every = sorted(((i % 97, 10**15 + 7 * i) for i in range(NEURONS)), reverse=True)
-    assert [int(v) for v in _column(browser, 4)] == [p for p, _ in every[:50]]
-    assert _column(browser, 1) == [str(b) for _, b in every[:50]]  # ties by body id
+    assert [int(v) for v in column(browser, "neuron-table", 3)] == [p for p, _ in every[:50]]
+    assert column(browser, "neuron-table", 0) == [str(b) for _, b in every[:50]]  # ties by body id
     browser.find_element(By.ID, "page-next").click()
     wait_for(lambda: browser.find_element(By.ID, "page-info").text == "51–100 of 10,000")
-    assert _column(browser, 1) == [str(b) for _, b in every[50:100]]
+    assert column(browser, "neuron-table", 0) == [str(b) for _, b in every[50:100]]
     browser.find_element(By.ID, "page-prev").click()
     wait_for(lambda: browser.find_element(By.ID, "page-info").text == "1–50 of 10,000")
 
@@ -97,7 +92,7 @@ def test_a_sort_by_type_confidence_of_2000_filtered_neurons_is_done_in_the_page(
     print(
         f"2,000 KC neurons sorted by type confidence (all fetched): {[round(t) for t in times]} ms"
     )
-    confidence = [float(v) for v in _column(browser, 3)]
+    confidence = [float(v) for v in column(browser, "neuron-table", 2)]
     kc = sorted(((i % 100) / 100 for i in range(NEURONS) if TYPES[i % 5] == "KC"), reverse=True)
     assert confidence == pytest.approx(kc[50:100])
     assert browser.find_element(By.ID, "page-info").text == "51–100 of 2,000"

@@ -10,21 +10,12 @@ import pytest
 from selenium.webdriver.common.by import By
 
 from tests.conftest import PHANTOM_DATASET as DS
-from tests.web.conftest import graphql, open_page, wait_for
+from tests.web.conftest import column, graphql, open_page, table, wait_for
 
 
 @pytest.fixture(scope="module")
 def site(web_url, exported) -> dict:
     return {"url": web_url, "truth": exported}
-
-
-def table(driver: Any, table_id: str) -> list[list[str]]:
-    rows = driver.find_elements(By.CSS_SELECTOR, f"#{table_id} tbody tr")
-    return [[td.text for td in row.find_elements(By.TAG_NAME, "td")] for row in rows]
-
-
-def column(driver: Any, table_id: str, index: int) -> list[str]:
-    return [row[index] for row in table(driver, table_id)]
 
 
 def test_the_browser_page_lists_every_neuron_of_the_data_set(browser, site):
