@@ -64,6 +64,8 @@ def compartments(seeds: tuple[int, ...], progress: bool) -> dict[str, Any]:
     coarse_of = np.array([0, 1, 2, 1, 2])  # point classes -> soma, axon, dendrite
     code_to_class = {comp.SOMA: 0, comp.AXON: 1, comp.DENDRITE: 2}
     nodes: dict[str, list[np.ndarray]] = {"truth": [], "model": [], "baseline": []}
+    default = comp.CompartmentParams().model_window_nm  # the ingest's: compartment_f1
+    assert default in WINDOWS_NM
     sweep = {w: {"right": 0, "nodes": 0, "pre_on_axon": 0, "pre": 0, "post_off_axon": 0,
                  "post": 0} for w in ("baseline", *WINDOWS_NM)}  # fmt: skip
     points: dict[str, list[np.ndarray]] = {"truth": [], "model": []}
@@ -88,18 +90,16 @@ def compartments(seeds: tuple[int, ...], progress: bool) -> dict[str, Any]:
             )
             nodes["truth"].append(np.where(truth_nodes >= 0, coarse_of[truth_nodes], -1))
             votes = compartment_model.with_evidence(skel, votes, evidence)  # as the predictor
-            for name, v in (("model", votes), ("baseline", None)):
-                coarse = comp.label_skeleton(skel, evidence, votes=v).coarse
-                nodes[name].append(np.array([code_to_class.get(int(c), -1) for c in coarse]))
-            for window in sweep:
+            for window in sweep:  # the baseline, then the model at each window
                 if window == "baseline":
                     coarse = comp.label_skeleton(skel, evidence).coarse
                 else:
                     params = comp.CompartmentParams(model_window_nm=float(window))
                     coarse = comp.label_skeleton(skel, evidence, params, votes=votes).coarse
-                _count_sites(sweep[window], skel, evidence, coarse,
-                             np.array([code_to_class.get(int(c), -1) for c in coarse]),
-                             nodes["truth"][-1])  # fmt: skip
+                got = np.array([code_to_class.get(int(c), -1) for c in coarse])
+                if window == "baseline" or window == default:
+                    nodes["baseline" if window == "baseline" else "model"].append(got)
+                _count_sites(sweep[window], skel, evidence, coarse, got, nodes["truth"][-1])
             surface = pred.cloud.surface & np.isfinite(pred.probabilities).all(axis=1)
             pts = pred.cloud.points_nm_xyz[surface]
             points["truth"].append(train_points.point_classes(
