@@ -337,14 +337,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # -- report ---------------------------------------------------------------------------------
 def cmd_report(args: argparse.Namespace) -> int:
-    from reports.command import run
-    from reports.options import KINDS, options_from
+    from reports.command import run_parsed
 
     neo4j = _neo4j_settings()
     _check_neo4j(neo4j)
-    options = options_from(args, KINDS[args.report_kind].options)
-    for path in run(args.report_kind, args.dataset, args.out, options, neo4j,
-                    progress=not args.quiet):  # fmt: skip
+    for path in run_parsed(args, neo4j):
         print(f"wrote {path}")
     return 0
 

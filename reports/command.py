@@ -66,6 +66,13 @@ def run(
         bar.close()
 
 
+def run_parsed(args: argparse.Namespace, neo4j: Neo4jSettings) -> list[Path]:
+    """:func:`run` with the parsed arguments of a report subcommand
+    (:func:`~reports.options.add_parsers`)."""
+    options = options_from(args, KINDS[args.report_kind].options)
+    return run(args.report_kind, args.dataset, args.out, options, neo4j, progress=not args.quiet)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m reports",
@@ -79,10 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m reports KIND --dataset D --out DIR [options]``, Neo4j from ``NEO4J_*``;
     a user's error is one line on stderr and exit status 2."""
     args = build_parser().parse_args(argv)
-    spec = KINDS[args.report_kind]
     try:
-        paths = run(args.report_kind, args.dataset, args.out, options_from(args, spec.options),
-                    Neo4jSettings(), progress=not args.quiet)  # fmt: skip
+        paths = run_parsed(args, Neo4jSettings())
     except USER_ERRORS as err:
         print(f"report {args.report_kind}: {err}", file=sys.stderr)
         return 2
