@@ -294,8 +294,8 @@ def cmd_annotate(args: argparse.Namespace) -> int:
 
 
 def _demo_types(phantom: Path) -> Path:
-    """The phantom's planted cell types as an annotation table (a stand-in for the cell-type
-    model of issue 5, which will predict them)."""
+    """The phantom's planted cell types as an annotation table, set over the cell-type
+    model's predictions so that the demo shows the ground truth."""
     import json
 
     import pandas as pd
@@ -325,7 +325,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     types = read_annotations(_demo_types(phantom))
     updated = annotate(_neo4j_settings(), "demo", types)
     print(f"cell types of {updated} neurons from the phantom's ground truth "
-          "(the cell-type model will predict them)")  # fmt: skip
+          "(over the model's predictions)")  # fmt: skip
     from ingest.export import export_precomputed
 
     out = export_precomputed(folder, CliSettings().data_dir / "precomputed")
