@@ -7,14 +7,16 @@ skeletons):
 1. :func:`morphology_chunk` reads one chunk of the cell layer plus one plane of samples
    beyond its upper faces, meshes every large cell in it in one pass of zmesh
    (:func:`ingest.meshes.mesh_chunk`: open on the chunk's inner faces, whose vertices the
-   neighbouring chunk repeats) and traces it with kimimaro
-   (:func:`ingest.skeletons.trace_cells`: paths end at the centres of the cell's
-   cross-sections with the chunk's faces, which the neighbour shares), and saves the pieces
-   as ``<chunk>.npz``;
+   neighbouring chunk repeats) and skeletonises it: by default it thins the chunk with a
+   halo around it and keeps the line samples of the chunk itself
+   (:func:`ingest.thinning.thin_chunk`); with the ``"teasar"`` skeletoniser it traces it with
+   kimimaro (:func:`ingest.skeletons.trace_cells`: paths end at the centres of the cell's
+   cross-sections with the chunk's faces, which the neighbour shares); it saves the pieces as
+   ``<chunk>.npz``;
 2. :func:`assemble_cells` gathers each cell's pieces, merges the mesh
    (:func:`ingest.meshes.merge_pieces`) and the skeleton
-   (:func:`ingest.skeletons.join_pieces`, then trimmed and smoothed), and saves
-   ``<body id>.npz``.
+   (:func:`ingest.thinning.assemble_skeleton`, or :func:`ingest.skeletons.join_pieces` then
+   trimmed and smoothed), and saves ``<body id>.npz``.
 
 Every file is written under a temporary name and renamed when complete, so a killed run
 resumes where it stopped. A per-cell file holds ``mesh_vertices_nm_xyz`` (float32, nm,
@@ -36,7 +38,12 @@ import pandas as pd
 from ingest.meshes import MeshPiece, merge_pieces, mesh_chunk
 from ingest.precomputed.skeleton import Skeleton
 from ingest.skeletons import TracedPiece, finish_skeleton, join_pieces, trace_cells
+from ingest.thinning import ThinnedPiece, assemble_skeleton, halo_voxels, thin_chunk
 from ingest.volume import open_volume
+
+SKELETONIZERS = ("thinning", "teasar")
+"""The skeletonisers of the stage: curve thinning (:mod:`ingest.thinning`, the default) and
+kimimaro's TEASAR (:mod:`ingest.skeletons`)."""
 
 STATS = ["body_id", "mesh_area_nm2", "mesh_volume_nm3", "cable_length_nm"]
 
@@ -57,22 +64,32 @@ def read_box(
     stop_zyx: tuple[int, int, int],
     shape_zyx: tuple[int, ...],
     xy_step: int,
+    halo_zyx: tuple[int, int, int] = (0, 0, 0),
 ) -> tuple[slice, slice, slice]:
     """The samples a chunk reads: its core plus one plane of samples beyond each upper face
-    (where the volume goes on), every ``xy_step``-th voxel in y and x.
+    (where the volume goes on), every ``xy_step``-th voxel in y and x; with ``halo_zyx``
+    (voxels, y and x multiples of ``xy_step``), that much more on every side.
 
     Examples
     --------
     >>> read_box((0, 0, 512), (64, 512, 1024), (128, 1024, 1024), 2)
     (slice(0, 65, None), slice(0, 514, 2), slice(512, 1024, 2))
+    >>> read_box((0, 0, 512), (64, 512, 1024), (128, 1024, 1024), 2, (8, 16, 16))
+    (slice(0, 73, None), slice(0, 530, 2), slice(496, 1024, 2))
     """
-    z0, y0, x0 = start_zyx
-    z1, y1, x1 = stop_zyx
+    z0, y0, x0 = (max(a - h, 0) for a, h in zip(start_zyx, halo_zyx, strict=True))
+    z1, y1, x1 = (a + h for a, h in zip(stop_zyx, halo_zyx, strict=True))
     return (
         slice(z0, min(z1 + 1, shape_zyx[0])),
         slice(y0, min(y1 + xy_step, shape_zyx[1]), xy_step),
         slice(x0, min(x1 + xy_step, shape_zyx[2]), xy_step),
     )
+
+
+def _compact(raw: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Compact labels ``1..n`` for the bodies ``ids`` (sorted uint64), 0 for the rest."""
+    at = np.minimum(np.searchsorted(ids, raw), max(len(ids) - 1, 0))
+    return np.where((ids[at] == raw) if len(ids) else False, at + 1, 0).astype(np.uint32)
 
 
 def morphology_chunk(
@@ -84,42 +101,55 @@ def morphology_chunk(
     xy_step: int = 2,
     meshes: bool = True,
     skeletons: bool = True,
+    skeletonizer: str = "thinning",
 ) -> str:
     """Mesh and trace the cells ``bodies`` (uint64 body ids) inside one chunk.
 
     Writes ``out_file`` (``.npz``): ``bodies`` (the ids with a piece here) and, per body
-    ``b``, ``m<b>_v`` and ``m<b>_f`` (mesh piece) and ``s<b>_v``, ``s<b>_e``, ``s<b>_r``,
-    ``s<b>_b`` and ``s<b>_i`` (traced skeleton piece: vertices, edges, radii, volume-border
-    and inner-face flags). Returns ``out_file``; an existing file is kept (the chunk was
-    done by an earlier run).
+    ``b``, ``m<b>_v`` and ``m<b>_f`` (mesh piece) and the skeleton piece: with
+    ``skeletonizer`` ``"thinning"`` ``t<b>_v``, ``t<b>_r`` and ``t<b>_f`` (line samples,
+    radii and face flags, :class:`ingest.thinning.ThinnedPiece`; the chunk is thinned with
+    a halo around it), with ``"teasar"`` ``s<b>_v``, ``s<b>_e``, ``s<b>_r``, ``s<b>_b`` and
+    ``s<b>_i`` (traced skeleton piece: vertices, edges, radii, volume-border and inner-face
+    flags). Returns ``out_file``; an existing file is kept (the chunk was done by an
+    earlier run).
     """
     out = Path(out_file)
     if out.exists():
         return out_file
+    if skeletonizer not in SKELETONIZERS:
+        raise ValueError(f"unknown skeletonizer {skeletonizer!r}; expected one of "
+                         f"{', '.join(SKELETONIZERS)}")  # fmt: skip
     volume = open_volume(volume_path, check=False)
     shape = (int(volume.shape_zyx[0]), int(volume.shape_zyx[1]), int(volume.shape_zyx[2]))
-    box = read_box(start_zyx, stop_zyx, shape, xy_step)
     ids = np.unique(np.asarray(bodies, dtype=np.uint64))
-    raw = np.asarray(volume.labels["cells"][box])
-    # compact labels 1..n for the requested bodies, 0 for everything else
-    at = np.minimum(np.searchsorted(ids, raw), max(len(ids) - 1, 0))
-    compact = np.where((ids[at] == raw) if len(ids) else False, at + 1, 0).astype(np.uint32)
-    del raw, at
-    offset = (int(box[0].start), int(box[1].start), int(box[2].start))
     voxel = volume.voxel_size_nm_zyx
     mesh_pieces: dict[int, MeshPiece] = {}
     skel_pieces: dict[int, TracedPiece] = {}
-    if compact.any():
-        if meshes:
+    thin_pieces: dict[int, ThinnedPiece] = {}
+    box = read_box(start_zyx, stop_zyx, shape, xy_step)
+    offset = (int(box[0].start), int(box[1].start), int(box[2].start))
+    if meshes or (skeletons and skeletonizer == "teasar"):
+        compact = _compact(np.asarray(volume.labels["cells"][box]), ids)
+        if compact.any() and meshes:
             mesh_pieces = mesh_chunk(compact, offset, voxel, volume_shape_zyx=shape,
                                      xy_step=xy_step, presampled=True)  # fmt: skip
-        if skeletons:
+        if compact.any() and skeletons and skeletonizer == "teasar":
             # no dust threshold here: a chunk may hold only a sliver of a large cell
             skel_pieces = trace_cells(compact, voxel, offset_zyx=offset, volume_shape_zyx=shape,
                                       xy_step=xy_step, dust_threshold_voxels=0,
                                       presampled=True)  # fmt: skip
+        del compact
+    if skeletons and skeletonizer == "thinning":
+        halo = read_box(start_zyx, stop_zyx, shape, xy_step, halo_voxels(voxel, xy_step))
+        compact = _compact(np.asarray(volume.labels["cells"][halo]), ids)
+        thin_pieces = thin_chunk(
+            compact, voxel, offset_zyx=(halo[0].start, halo[1].start, halo[2].start),
+            core_start_zyx=start_zyx, core_stop_zyx=stop_zyx, volume_shape_zyx=shape,
+            xy_step=xy_step, presampled=True)  # fmt: skip
+        del compact
     arrays: dict[str, Any] = {}
-    present = sorted(set(mesh_pieces) | set(skel_pieces))
+    present = sorted(set(mesh_pieces) | set(skel_pieces) | set(thin_pieces))
     for k in present:
         b = int(ids[k - 1])
         if k in mesh_pieces:
@@ -130,6 +160,10 @@ def morphology_chunk(
             arrays.update({f"s{b}_v": p.vertices_nm_xyz, f"s{b}_e": p.edges,
                            f"s{b}_r": p.radii_nm, f"s{b}_b": p.volume_border,
                            f"s{b}_i": p.inner_face})  # fmt: skip
+        if k in thin_pieces:
+            t = thin_pieces[k]
+            arrays.update({f"t{b}_v": t.voxels_zyx.astype(np.int32), f"t{b}_r": t.radii_nm,
+                           f"t{b}_f": t.faces})  # fmt: skip
     arrays["bodies"] = np.array([ids[k - 1] for k in present], dtype=np.uint64)
     out.parent.mkdir(parents=True, exist_ok=True)
     _save_atomic(out, arrays)
@@ -159,11 +193,14 @@ def assemble_cells(
     xy_step: int = 2,
     meshes: bool = True,
     skeletons: bool = True,
+    volume_shape_zyx: tuple[int, int, int] | None = None,
 ) -> pd.DataFrame:
     """Stitch each cell's chunk pieces into its mesh and skeleton: one ``<body>.npz`` each.
 
     ``pieces`` lists ``(body id, chunk files)``. Cells already saved are read back, not
-    redone. Returns the summary numbers (:data:`STATS`) of every cell in ``pieces``.
+    redone. The skeletoniser is the one the chunks were made with; thinned pieces need the
+    volume's shape ``volume_shape_zyx``. Returns the summary numbers (:data:`STATS`) of
+    every cell in ``pieces``.
     """
     rows = []
     for body, files in pieces:
@@ -172,13 +209,17 @@ def assemble_cells(
             with np.load(final) as saved:
                 rows.append(_stats(body, dict(saved)))
             continue
-        mesh_parts, skel_parts = [], []
+        mesh_parts, skel_parts, thin_parts = [], [], []
         for f in files:
             with np.load(f) as saved:
                 if f"m{body}_v" in saved:
                     mesh_parts.append(MeshPiece(saved[f"m{body}_v"], saved[f"m{body}_f"]))
                 if f"s{body}_v" in saved:
                     skel_parts.append(TracedPiece(*(saved[f"s{body}_{k}"] for k in "verbi")))
+                if f"t{body}_v" in saved:
+                    voxels = saved[f"t{body}_v"].astype(np.int64)
+                    thin_parts.append(ThinnedPiece(voxels, saved[f"t{body}_r"],
+                                                   saved[f"t{body}_f"]))  # fmt: skip
         out: dict[str, Any] = {"mesh_area_nm2": np.float64(np.nan),
                                "mesh_volume_nm3": np.float64(np.nan),
                                "cable_length_nm": np.float64(np.nan)}  # fmt: skip
@@ -187,7 +228,16 @@ def assemble_cells(
             out.update(mesh_vertices_nm_xyz=mesh.vertices_nm_xyz, mesh_faces=mesh.faces,
                        mesh_area_nm2=np.float64(mesh.area_nm2),
                        mesh_volume_nm3=np.float64(mesh.volume_nm3))  # fmt: skip
-        if skeletons and skel_parts:
+        if skeletons and thin_parts:
+            if volume_shape_zyx is None:
+                raise ValueError("assemble_cells needs volume_shape_zyx for thinned skeletons")
+            thinned = assemble_skeleton(thin_parts, voxel_size_nm_zyx, volume_shape_zyx,
+                                        xy_step=xy_step)  # fmt: skip
+            if thinned is not None:
+                out.update(skeleton_vertices_nm_xyz=thinned.vertices_nm_xyz,
+                           skeleton_edges=thinned.edges, skeleton_radii_nm=thinned.radii_nm,
+                           cable_length_nm=np.float64(thinned.cable_length_nm))  # fmt: skip
+        elif skeletons and skel_parts:
             joined = join_pieces(
                 skel_parts,
                 snap_nm=1.5

@@ -175,7 +175,8 @@ def _morphology(ctx: Context, cells: pd.DataFrame) -> Morphology | None:
         raise ValueError(f"the morphology chunk {chunk} must be a multiple of xy_step "
                          f"{s.xy_step} in y and x, so that all chunks sample one grid")  # fmt: skip
     folder = ctx.work_dir / "morphology"  # <body>.npz per cell
-    pieces = ctx.work_dir / "morphology_chunks" / "x".join(map(str, chunk))  # <chunk>.npz
+    # <chunk>.npz, in a folder per chunk shape and skeletoniser (their pieces differ)
+    pieces = ctx.work_dir / "morphology_chunks" / f"{'x'.join(map(str, chunk))}-{s.skeletonizer}"
     folder.mkdir(parents=True, exist_ok=True)
     big = cells[cells["voxels"] >= s.morphology_min_voxels]
     ids = big["body_id"].to_numpy(np.uint64)
@@ -192,15 +193,16 @@ def _morphology(ctx: Context, cells: pd.DataFrame) -> Morphology | None:
         files.append(str(f))
         if not f.exists():
             args.append((str(ctx.volume.path), b.start, b.stop, ids[inside], str(f), s.xy_step,
-                         s.meshes, s.skeletons))  # fmt: skip
+                         s.meshes, s.skeletons, s.skeletonizer))  # fmt: skip
     _fan_out(ctx, morphology_stage.morphology_chunk, args, total=len(files),
              initial=len(files) - len(args), desc="morphology chunks")  # fmt: skip
     owners = morphology_stage.chunk_bodies(files)
     todo = [(int(b), owners.get(int(b), [])) for b in ids]
     n = min(len(todo), 4 * (s.workers or len(os.sched_getaffinity(0))))
     groups = [todo[i::n] for i in range(n)]  # interleaved, so that large cells spread out
+    shape = tuple(int(n) for n in ctx.volume.shape_zyx)
     cell_args = [(g, str(folder), ctx.volume.voxel_size_nm_zyx, s.xy_step, s.meshes,
-                  s.skeletons) for g in groups]  # fmt: skip
+                  s.skeletons, shape) for g in groups]  # fmt: skip
     parts = _fan_out(ctx, morphology_stage.assemble_cells, cell_args, total=len(cell_args),
                      initial=0, desc="meshes and skeletons")  # fmt: skip
     found = [p for p in parts if len(p)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -84,7 +85,12 @@ class IngestSettings(BaseSettings):
         "to three voxels or more, since thinner objects have too coarse a distance transform",
     )
     meshes: bool = Field(default=True, description="mesh every cell (zmesh)")
-    skeletons: bool = Field(default=True, description="skeletonise every cell (kimimaro)")
+    skeletons: bool = Field(default=True, description="skeletonise every cell")
+    skeletonizer: Literal["thinning", "teasar"] = Field(
+        default="thinning",
+        description="how: 3D curve thinning (ingest.thinning) or kimimaro's TEASAR "
+        "(ingest.skeletons)",
+    )
     xy_step: int = Field(
         default=2, description="meshes and skeletons sample every n-th voxel in x and y"
     )

@@ -1,4 +1,8 @@
-"""Skeleton stage: a centre-line skeleton with radii per cell, traced with kimimaro (TEASAR).
+"""TEASAR skeletons: a centre-line skeleton with radii per cell, traced with kimimaro.
+
+This is the ``"teasar"`` skeletoniser of the morphology stage; the default is 3D curve
+thinning (:mod:`ingest.thinning`), which traces more of the spines. :class:`CellSkeleton`,
+:func:`cable_length_nm` and :func:`smooth` serve both.
 
 :func:`skeletonize_cells` skeletonises every cell of a compact label volume (``[z, y, x]``,
 ``1..n``) at once, optionally at reduced x/y resolution (``xy_step``), and returns one

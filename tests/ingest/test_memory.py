@@ -19,7 +19,12 @@ from ingest.pipeline import run_stages
 from ingest.settings import IngestSettings
 from ingest.volume import open_volume
 
-SHAPE = (64, 1024, 1024)  # cells alone: 512 MiB as uint64
+# The workers' limit holds the libraries as well as the data: numba's LLVM alone takes about
+# 110 MB in a worker that thins (ingest.lee_thinning), so the limit is 640 MiB and each volume
+# below is larger than that.
+MEMORY_LIMIT = "640MiB"
+LIMIT_BYTES = 640 * 2**20
+SHAPE = (64, 1024, 1408)  # cells alone: 704 MiB as uint64
 BOX = (32, 128, 128)  # one cell per box; one mitochondrion cube in each
 
 
@@ -59,9 +64,9 @@ def test_a_volume_larger_than_the_worker_memory_limit_completes(tmp_path):
 
     n_cells = _write_boxes(tmp_path / "big.zarr")
     volume = open_volume(tmp_path / "big.zarr")
-    assert np.prod(SHAPE) * 8 > 450 * 2**20  # the cells layer alone exceeds the limit
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit="450MiB",
-                      dashboard_address=None) as cluster:  # fmt: skip
+    assert np.prod(SHAPE) * 8 > LIMIT_BYTES  # the cells layer alone exceeds the limit
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      memory_limit=MEMORY_LIMIT, dashboard_address=None) as cluster:  # fmt: skip
         out = run_stages(
             volume,
             "big",
@@ -89,17 +94,18 @@ def test_a_volume_larger_than_the_worker_memory_limit_completes(tmp_path):
 VOXEL_NM = (20.0, 10.0, 10.0)
 RADIUS_NM = 60.0
 TREE_BODY = 2**53 + 7  # above 2**53: must survive as uint64
+TREE_SHAPE = (64, 1280, 1408)  # cells: 880 MiB as uint64
 # centre lines (z, y, x voxels): a trunk along y, four branches along x crossing it, and two
-# stems along z at the ends of two branches, so the bounding box spans the whole volume
-TREE = [((32, 32, 512), (32, 992, 512))]
-TREE += [((32, y, 32), (32, y, 992)) for y in (128, 384, 640, 896)]
-TREE += [((2, 128, 32), (32, 128, 32)), ((32, 896, 992), (61, 896, 992))]
+# stems along z at the ends of two branches, so the bounding box spans nearly the whole volume
+TREE = [((32, 32, 704), (32, 1248, 704))]
+TREE += [((32, y, 32), (32, y, 1376)) for y in (128, 448, 768, 1088)]
+TREE += [((2, 128, 32), (32, 128, 32)), ((32, 1088, 1376), (61, 1088, 1376))]
 
 
 def _tree_mask(z0: int, z1: int) -> np.ndarray:
     """The neuron's voxels in planes ``z0 .. z1 - 1``: tubes of ``RADIUS_NM`` about ``TREE``."""
-    z, y, x = np.ogrid[z0:z1, : SHAPE[1], : SHAPE[2]]
-    mask = np.zeros((z1 - z0, *SHAPE[1:]), bool)
+    z, y, x = np.ogrid[z0:z1, : TREE_SHAPE[1], : TREE_SHAPE[2]]
+    mask = np.zeros((z1 - z0, *TREE_SHAPE[1:]), bool)
     for a, b in TREE:
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         axis = int(np.argmax(np.subtract(hi, lo)))  # each line is parallel to one axis
@@ -113,7 +119,7 @@ def _tree_mask(z0: int, z1: int) -> np.ndarray:
 
 
 def _write_tree(path: Path) -> tuple[int, float]:
-    """A 512 MiB cell layer holding the neuron, written slab by slab; its voxels and the
+    """An 880 MiB cell layer holding the neuron, written slab by slab; its voxels and the
     length of its centre lines (nm)."""
     root = zarr.open_group(str(path), mode="w")
     meta = {"multiscales": [{"version": "0.4", "name": "x",
@@ -125,9 +131,9 @@ def _write_tree(path: Path) -> tuple[int, float]:
     labels.attrs["labels"] = ["cells"]
     g = labels.create_group("cells")
     g.attrs.update(meta)
-    cells = g.create_dataset("0", shape=SHAPE, chunks=(32, 256, 256), dtype=np.uint64)
+    cells = g.create_dataset("0", shape=TREE_SHAPE, chunks=(32, 256, 256), dtype=np.uint64)
     voxels = 0
-    for z0 in range(0, SHAPE[0], 16):
+    for z0 in range(0, TREE_SHAPE[0], 16):
         mask = _tree_mask(z0, z0 + 16)
         cells[z0 : z0 + 16] = np.where(mask, np.uint64(TREE_BODY), np.uint64(0))
         voxels += int(mask.sum())
@@ -139,8 +145,8 @@ def _ingest_tree(tmp_path: Path, morphology_chunk_zyx: tuple[int, int, int]) -> 
     from dask.distributed import LocalCluster
 
     volume = open_volume(tmp_path / "tree.zarr")
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, memory_limit="450MiB",
-                      dashboard_address=None) as cluster:  # fmt: skip
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      memory_limit=MEMORY_LIMIT, dashboard_address=None) as cluster:  # fmt: skip
         return run_stages(
             volume,
             "tree",
@@ -167,7 +173,9 @@ def test_a_neuron_whose_bounding_box_exceeds_the_worker_memory_limit_gets_its_mo
     tree: tuple[Path, int, float],
 ) -> None:
     folder, voxels, length = tree
-    assert np.prod(SHAPE) * 8 > 450 * 2**20  # the neuron's bounding box alone exceeds it
+    ends = np.array([p for line in TREE for p in line])
+    box = ends.max(axis=0) - ends.min(axis=0) + 1
+    assert np.prod(box) * 8 > LIMIT_BYTES  # the neuron's bounding box alone exceeds it
     out = _ingest_tree(folder, (32, 256, 256))
     neurons = tables.read_table(out, "neurons").set_index("body_id")
     row = neurons.loc[TREE_BODY]
@@ -192,4 +200,4 @@ def test_morphology_with_whole_volume_chunks_exceeds_the_same_memory_limit(
 
     folder, _, _ = tree
     with pytest.raises(KilledWorker):  # the nanny stops the worker at its memory limit
-        _ingest_tree(folder, SHAPE)
+        _ingest_tree(folder, TREE_SHAPE)
