@@ -94,6 +94,12 @@ def main() -> None:
         help="compartment predictor (default: baseline, no network inference)",
     )
     parser.add_argument(
+        "--cell-types",
+        action="store_true",
+        help="also predict cell types with the point model (network inference, which the "
+        "figure excludes by default)",
+    )
+    parser.add_argument(
         "--skeletonizer",
         default="thinning",
         choices=["thinning", "teasar"],
@@ -114,10 +120,12 @@ def main() -> None:
         np.asarray(layer[...])
     read_floor_s = time.perf_counter() - t
 
-    # network inference excluded, as issue 3 asks: the point model's compartment votes
-    # (the ingest's default) are timed by benchmarks/models.py; --predictor pointnet adds them
+    # network inference excluded, as issue 3 asks: the point model's compartment votes and
+    # cell types (the ingest's defaults) are timed by benchmarks/models.py; --predictor
+    # pointnet and --cell-types add them
     settings = IngestSettings(data_dir=work / "data", compartment_predictor=args.predictor,
-                              skeletonizer=args.skeletonizer)  # fmt: skip
+                              skeletonizer=args.skeletonizer,
+                              cell_types=args.cell_types)  # fmt: skip
     t = time.perf_counter()
     tables = run_stages(volume, "bench", settings, progress=False, echo=lambda *_: None)
     total_s = time.perf_counter() - t

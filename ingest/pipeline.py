@@ -536,6 +536,8 @@ def _tables(
 def _celltypes(ctx: Context, tables: Path) -> Path | None:
     from ingest import celltypes
 
+    if not ctx.settings.cell_types:
+        return None
     return celltypes.write_predicted_types(tables)
 
 

@@ -85,6 +85,11 @@ class IngestSettings(BaseSettings):
         "to three voxels or more, since thinner objects have too coarse a distance transform",
     )
     meshes: bool = Field(default=True, description="mesh every cell (zmesh)")
+    cell_types: bool = Field(
+        default=True,
+        description="predict cell types with the point model when its weights are present "
+        "(network inference: off in the throughput benchmark)",
+    )
     skeletons: bool = Field(default=True, description="skeletonise every cell")
     skeletonizer: Literal["thinning", "teasar"] = Field(
         default="thinning",

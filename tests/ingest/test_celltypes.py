@@ -48,3 +48,22 @@ def test_the_same_tables_give_the_same_types(ingested):
 def test_without_weights_nothing_is_written(ingested, tmp_path):
     assert celltypes.write_predicted_types(ingested.tables, tmp_path / "none.pt") is None
     assert celltypes.predicted_annotations(tmp_path) == []
+
+
+def test_the_stage_predicts_no_types_when_the_settings_turn_cell_types_off(ingested, tmp_path):
+    from types import SimpleNamespace
+
+    from ingest.pipeline import STAGES
+    from ingest.settings import IngestSettings
+
+    tables = tmp_path / "tables"
+    tables.mkdir()
+    for f in ingested.tables.iterdir():  # the ingest's tables, without its predicted types
+        if f.name != celltypes.PREDICTED_TYPES:
+            (tables / f.name).symlink_to(f)
+    off = SimpleNamespace(settings=IngestSettings(data_dir=tmp_path, cell_types=False))
+    assert STAGES["celltypes"].func(off, tables) is None
+    assert not (tables / celltypes.PREDICTED_TYPES).exists()
+    on = SimpleNamespace(settings=IngestSettings(data_dir=tmp_path))
+    assert STAGES["celltypes"].func(on, tables) is not None
+    assert (tables / celltypes.PREDICTED_TYPES).exists()
