@@ -81,7 +81,7 @@ def work_dir_for(volume: Volume, dataset: str, settings: IngestSettings) -> Path
                       "chunk": settings.chunk_zyx, "layers": volume.stamps(), "v": SCAN_VERSION,
                       "step": settings.inner_point_step_nm, "xy_step": settings.xy_step,
                       "morphology": [settings.meshes, settings.skeletons,
-                                     settings.morphology_chunk_zyx]},
+                                     settings.morphology_chunk_zyx, settings.skeletonizer]},
                      sort_keys=True)  # fmt: skip
     digest = hashlib.sha1(key.encode()).hexdigest()[:16]
     return settings.data_dir / "work" / dataset / digest
@@ -175,8 +175,7 @@ def _morphology(ctx: Context, cells: pd.DataFrame) -> Morphology | None:
         raise ValueError(f"the morphology chunk {chunk} must be a multiple of xy_step "
                          f"{s.xy_step} in y and x, so that all chunks sample one grid")  # fmt: skip
     folder = ctx.work_dir / "morphology"  # <body>.npz per cell
-    # <chunk>.npz, in a folder per chunk shape and skeletoniser (their pieces differ)
-    pieces = ctx.work_dir / "morphology_chunks" / f"{'x'.join(map(str, chunk))}-{s.skeletonizer}"
+    pieces = ctx.work_dir / "morphology_chunks" / "x".join(map(str, chunk))  # <chunk>.npz
     folder.mkdir(parents=True, exist_ok=True)
     big = cells[cells["voxels"] >= s.morphology_min_voxels]
     ids = big["body_id"].to_numpy(np.uint64)
