@@ -200,16 +200,29 @@ def trim_tips(
             prev, cur = cur, nxt
     if not drop.any():
         return vertices_nm_xyz, edges, radii_nm
-    kept = np.flatnonzero(~drop)
-    new_index = np.full(n, -1, dtype=np.int64)
-    new_index[kept] = np.arange(len(kept))
-    e2 = new_index[e]
-    e2 = e2[(e2 >= 0).all(axis=1)]
+    kept, e2 = kept_edges(~drop, e)
     return (
         np.asarray(vertices_nm_xyz)[kept],
         e2.astype(np.asarray(edges).dtype, copy=False),
         np.asarray(radii_nm)[kept],
     )
+
+
+def kept_edges(keep: np.ndarray, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The indices of the vertices marked in ``keep`` and the edges between them, renumbered
+    to those indices (edges that lose a vertex go).
+
+    Examples
+    --------
+    >>> kept, e = kept_edges(np.array([True, False, True, True]), np.array([[0, 1], [2, 3]]))
+    >>> kept.tolist(), e.tolist()
+    ([0, 2, 3], [[1, 2]])
+    """
+    kept = np.flatnonzero(keep)
+    new_index = np.full(len(keep), -1, dtype=np.int64)
+    new_index[kept] = np.arange(len(kept))
+    e = new_index[np.asarray(edges, dtype=np.int64).reshape(-1, 2)]
+    return kept, e[(e >= 0).all(axis=1)]
 
 
 def _adjacency(n: int, edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

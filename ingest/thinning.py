@@ -43,7 +43,7 @@ from scipy.spatial import cKDTree
 
 from ingest.lee_thinning import thin
 from ingest.sampling import sampled_labels
-from ingest.skeletons import CellSkeleton, _adjacency, smooth
+from ingest.skeletons import CellSkeleton, _adjacency, kept_edges, smooth
 
 MIRROR_MIN_RADIUS_NM = 150.0
 """Cells at least this thick on a face of the volume (somata; neurites are 20-110 nm in
@@ -322,11 +322,7 @@ def prune(
                 drop[walked] = True
         if not drop.any():
             break
-        kept = np.flatnonzero(~drop)
-        new_index = np.full(n, -1, dtype=np.int64)
-        new_index[kept] = np.arange(len(kept))
-        e = new_index[e]
-        e = e[(e >= 0).all(axis=1)]
+        kept, e = kept_edges(~drop, e)
         v, r, index = v[kept], r[kept], index[kept]
     return v, e, r, index
 
@@ -408,8 +404,8 @@ def assemble_skeleton(
     used[e.ravel()] = True
     if not used.any():
         return None
-    new_index = np.cumsum(used) - 1
-    v, e, r = v[used], new_index[e], r[used]
+    kept, e = kept_edges(used, e)
+    v, r = v[kept], r[kept]
     half = 0.5 * (xy_step - 1)
     vertices = smooth(v, e, params.smooth_nm).astype(np.float64) + np.array(
         [half * vx, half * vy, 0.0]
