@@ -22,8 +22,8 @@ from ingest.volume import open_volume
 # The workers' limit holds the libraries as well as the data: numba's LLVM alone takes about
 # 110 MB in a worker that thins (ingest.lee_thinning), so the limit is 640 MiB and each volume
 # below is larger than that.
-MEMORY_LIMIT = "640MiB"
-LIMIT_BYTES = 640 * 2**20
+LIMIT_MIB = 640
+MEMORY_LIMIT, LIMIT_BYTES = f"{LIMIT_MIB}MiB", LIMIT_MIB * 2**20
 SHAPE = (64, 1024, 1408)  # cells alone: 704 MiB as uint64
 BOX = (32, 128, 128)  # one cell per box; one mitochondrion cube in each
 
