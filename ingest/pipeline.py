@@ -584,4 +584,9 @@ def run_stages(
                 ctx.timings[st.name] = time.perf_counter() - start
             bar.update(1)
     shutil.rmtree(work, ignore_errors=True)  # the tables are complete: records not needed
-    return Path(results["tables"])
+    tables = Path(results["tables"])
+    # the tables stage wrote meta.json before its own and the later stages' times were known
+    meta = table_contract.read_meta(tables)
+    meta["timings_s"] = {k: round(t, 3) for k, t in ctx.timings.items()}
+    table_contract.write_meta(tables, {k: v for k, v in meta.items() if k != "schema_version"})
+    return tables

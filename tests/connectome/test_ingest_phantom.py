@@ -82,6 +82,17 @@ def test_ingest_sets_the_cell_types_the_model_predicted(phantom):
     assert f"predicted cell types set on {len(rows)} neurons" in phantom["stdout"]
 
 
+def test_meta_json_times_every_stage_that_ran(phantom):
+    from graph.tables import read_meta
+    from ingest.pipeline import STAGES
+
+    tables = re.search(r"tables written to (\S+)", phantom["stdout"])
+    assert tables, phantom["stdout"]
+    timings = read_meta(tables.group(1))["timings_s"]
+    assert set(timings) == set(STAGES)  # the phantom has every layer: every stage ran
+    assert all(t >= 0 for t in timings.values())
+
+
 def test_synapse_recall_and_precision_are_at_least_095(phantom, neo4j_settings):
     found = _graph_synapses(neo4j_settings)
     pairs = _match(phantom, found)
