@@ -86,6 +86,24 @@ def read_box(
     )
 
 
+def sub_box(outer: tuple[slice, ...], inner: tuple[slice, ...]) -> tuple[slice, ...]:
+    """Where the samples of box ``inner`` lie in an array read with box ``outer`` (same
+    steps, ``inner`` inside ``outer``).
+
+    Examples
+    --------
+    >>> outer = read_box((0, 0, 512), (64, 512, 1024), (128, 1024, 1024), 2, (8, 16, 16))
+    >>> sub_box(outer, read_box((0, 0, 512), (64, 512, 1024), (128, 1024, 1024), 2))
+    (slice(0, 65, None), slice(0, 257, None), slice(8, 264, None))
+    """
+    out = []
+    for o, i in zip(outer, inner, strict=True):
+        step = o.step or 1
+        first = (i.start - o.start) // step
+        out.append(slice(first, first + len(range(i.start, i.stop, step))))
+    return tuple(out)
+
+
 def _compact(raw: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Compact labels ``1..n`` for the bodies ``ids`` (sorted uint64), 0 for the rest."""
     at = np.minimum(np.searchsorted(ids, raw), max(len(ids) - 1, 0))
@@ -129,25 +147,28 @@ def morphology_chunk(
     thin_pieces: dict[int, ThinnedPiece] = {}
     box = read_box(start_zyx, stop_zyx, shape, xy_step)
     offset = (int(box[0].start), int(box[1].start), int(box[2].start))
+    thinning = skeletons and skeletonizer == "thinning"
+    # thinning reads a halo around the chunk, which holds the meshes' box: one read for both
+    read = read_box(start_zyx, stop_zyx, shape, xy_step, halo_voxels(voxel, xy_step)) if (
+        thinning) else box  # fmt: skip
+    compact = _compact(np.asarray(volume.labels["cells"][read]), ids)
     if meshes or (skeletons and skeletonizer == "teasar"):
-        compact = _compact(np.asarray(volume.labels["cells"][box]), ids)
-        if compact.any() and meshes:
-            mesh_pieces = mesh_chunk(compact, offset, voxel, volume_shape_zyx=shape,
+        core = np.ascontiguousarray(compact[sub_box(read, box)])
+        if core.any() and meshes:
+            mesh_pieces = mesh_chunk(core, offset, voxel, volume_shape_zyx=shape,
                                      xy_step=xy_step, presampled=True)  # fmt: skip
-        if compact.any() and skeletons and skeletonizer == "teasar":
+        if core.any() and skeletons and skeletonizer == "teasar":
             # no dust threshold here: a chunk may hold only a sliver of a large cell
-            skel_pieces = trace_cells(compact, voxel, offset_zyx=offset, volume_shape_zyx=shape,
+            skel_pieces = trace_cells(core, voxel, offset_zyx=offset, volume_shape_zyx=shape,
                                       xy_step=xy_step, dust_threshold_voxels=0,
                                       presampled=True)  # fmt: skip
-        del compact
-    if skeletons and skeletonizer == "thinning":
-        halo = read_box(start_zyx, stop_zyx, shape, xy_step, halo_voxels(voxel, xy_step))
-        compact = _compact(np.asarray(volume.labels["cells"][halo]), ids)
+        del core
+    if thinning:
         thin_pieces = thin_chunk(
-            compact, voxel, offset_zyx=(halo[0].start, halo[1].start, halo[2].start),
+            compact, voxel, offset_zyx=(read[0].start, read[1].start, read[2].start),
             core_start_zyx=start_zyx, core_stop_zyx=stop_zyx, volume_shape_zyx=shape,
             xy_step=xy_step, presampled=True)  # fmt: skip
-        del compact
+    del compact
     arrays: dict[str, Any] = {}
     present = sorted(set(mesh_pieces) | set(skel_pieces) | set(thin_pieces))
     for k in present:

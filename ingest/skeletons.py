@@ -607,17 +607,25 @@ def _drop_face_twigs(n: int, edges: np.ndarray, inner: np.ndarray) -> np.ndarray
     neighbours, start = _adjacency(n, edges)
     degree = np.diff(start)
     for tip in np.flatnonzero((degree == 1) & inner):
-        walked, prev, cur = [int(tip)], -1, int(tip)
-        while degree[cur] <= 2:
-            nbrs = [int(k) for k in neighbours[start[cur] : start[cur + 1]] if k != prev]
-            if not nbrs:
-                walked = []  # a piece with no branch point: keep it
-                break
-            prev, cur = cur, nbrs[0]
-            if degree[cur] <= 2:
-                walked.append(cur)
-        keep[walked] = False
+        walked, end = _twig(neighbours, start, degree, int(tip))
+        if degree[end] != 1:  # a piece with no branch point stays
+            keep[walked] = False
     return keep
+
+
+def _twig(
+    neighbours: np.ndarray, start: np.ndarray, degree: np.ndarray, tip: int
+) -> tuple[list[int], int]:
+    """Walk a forest (as :func:`_adjacency` gives it) from ``tip`` to its branch point:
+    the vertices walked (``tip`` and the run after it) and the vertex the walk stopped at,
+    the branch point or, on a piece without one, the other tip."""
+    walked, prev, cur = [tip], -1, tip
+    while True:
+        prev, cur = cur, next(int(k) for k in neighbours[start[cur] : start[cur + 1]]
+                              if k != prev)  # fmt: skip
+        if degree[cur] != 2:
+            return walked, cur
+        walked.append(cur)
 
 
 def finish_skeleton(

@@ -43,7 +43,7 @@ from scipy.spatial import cKDTree
 
 from ingest.lee_thinning import thin
 from ingest.sampling import sampled_labels
-from ingest.skeletons import CellSkeleton, _adjacency, kept_edges, smooth
+from ingest.skeletons import CellSkeleton, _adjacency, _twig, kept_edges, smooth
 
 MIRROR_MIN_RADIUS_NM = 150.0
 """Cells at least this thick on a face of the volume (somata; neurites are 20-110 nm in
@@ -309,16 +309,10 @@ def prune(
         degree = np.diff(start)
         drop = np.zeros(n, dtype=bool)
         for tip in np.flatnonzero(degree == 1):
-            walked, prev, cur = [int(tip)], -1, int(tip)
-            while True:
-                nxt = [int(k) for k in neighbours[start[cur] : start[cur + 1]] if k != prev]
-                prev, cur = cur, nxt[0]
-                if degree[cur] != 2:
-                    break
-                walked.append(cur)
-            if degree[cur] == 1:  # a piece without branch points: keep it
+            walked, end = _twig(neighbours, start, degree, int(tip))
+            if degree[end] == 1:  # a piece without branch points: keep it
                 continue
-            if np.linalg.norm(v[tip] - v[cur]) < r[cur] + margin_nm:
+            if np.linalg.norm(v[tip] - v[end]) < r[end] + margin_nm:
                 drop[walked] = True
         if not drop.any():
             break
