@@ -151,7 +151,8 @@ def morphology_chunk(
     # thinning reads a halo around the chunk, which holds the meshes' box: one read for both
     read = read_box(start_zyx, stop_zyx, shape, xy_step, halo_voxels(voxel, xy_step)) if (
         thinning) else box  # fmt: skip
-    compact = _compact(np.asarray(volume.labels["cells"][read]), ids)
+    compact = _compact(np.asarray(volume.labels["cells"][read]), ids) if (
+        meshes or skeletons) else np.zeros((0, 0, 0), np.uint32)  # fmt: skip
     if meshes or (skeletons and skeletonizer == "teasar"):
         core = np.ascontiguousarray(compact[sub_box(read, box)])
         if core.any() and meshes:
