@@ -26,7 +26,6 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -167,14 +166,8 @@ def _nullable(kind: pa.DataType) -> Any:
 
 
 def _parquet(folder: str | os.PathLike, name: str) -> pq.ParquetFile:
-    """The table file, once its schema version is checked (as :func:`tables.read_table`)."""
-    path = Path(folder) / f"{name}.parquet"
-    version = None
-    if path.exists():
-        version = (pq.read_schema(path).metadata or {}).get(tables._KEY)
-    if version != str(tables.SCHEMA_VERSION).encode():
-        tables.read_table(folder, name)  # raises the contract's sentence
-    return pq.ParquetFile(path)
+    """The table file, once its schema version is checked (:func:`tables.checked_path`)."""
+    return pq.ParquetFile(tables.checked_path(folder, name))
 
 
 def _read(folder: str | os.PathLike, name: str, columns: list[str] | None = None) -> pd.DataFrame:

@@ -189,18 +189,37 @@ def write_table(folder: str | os.PathLike, name: str, frame: pd.DataFrame) -> Pa
     return path
 
 
-def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame:
-    """Read one entity table, checking its schema version."""
+def checked_path(folder: str | os.PathLike, name: str) -> Path:
+    """The file of entity table ``name`` in ``folder``, once it exists and its schema version
+    (read from the file's schema alone) is this contract's.
+
+    Raises
+    ------
+    TableContractError
+        One sentence naming the file: missing, or written under another schema version.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> checked_path(tempfile.mkdtemp(), "neurons")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    graph.tables.TableContractError: .../neurons.parquet does not exist; run `connectome ...
+    """
     path = Path(folder) / f"{name}.parquet"
     if not path.exists():
         raise TableContractError(f"{path} does not exist; run `connectome ingest` first")
-    table = pq.read_table(path)
-    version = (table.schema.metadata or {}).get(_KEY, b"?").decode()
+    version = (pq.read_schema(path).metadata or {}).get(_KEY, b"?").decode()
     if version != str(SCHEMA_VERSION):
         raise TableContractError(
             f"{path} has table schema version {version}, expected {SCHEMA_VERSION}; re-run ingest"
         )
-    return table.to_pandas(integer_object_nulls=False)
+    return path
+
+
+def read_table(folder: str | os.PathLike, name: str) -> pd.DataFrame:
+    """Read one entity table, checking its schema version (:func:`checked_path`)."""
+    return pq.read_table(checked_path(folder, name)).to_pandas(integer_object_nulls=False)
 
 
 def write_meta(folder: str | os.PathLike, meta: dict[str, Any]) -> Path:

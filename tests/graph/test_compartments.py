@@ -278,3 +278,20 @@ def test_tables_naming_unknown_bodies_or_compartments_are_refused_in_one_sentenc
     tables.write_table(folder, table, change(tables.read_table(folder, table)))
     with pytest.raises(tables.TableContractError, match=message):
         prepare(folder)
+
+
+@pytest.mark.parametrize("name", ["neurons", "synapses"])
+def test_a_table_of_another_schema_version_is_refused_in_one_sentence(
+    filled_tables, tmp_path, name
+):
+    import pyarrow.parquet as pq
+
+    folder = copy_tables(filled_tables, tmp_path / "old")
+    path = folder / f"{name}.parquet"
+    table = pq.read_table(path)
+    pq.write_table(table.replace_schema_metadata({b"connectome.schema_version": b"1"}), path)
+    message = rf"{name}.parquet has table schema version 1, expected {tables.SCHEMA_VERSION}"
+    with pytest.raises(tables.TableContractError, match=message):
+        prepare(folder)
+    with pytest.raises(tables.TableContractError, match=message):
+        tables.read_table(folder, name)
