@@ -32,6 +32,28 @@ _STAGES: list[tuple[str, Callable[[Scene], None]]] = [
 ]
 
 
+def build_scene(
+    seed: int,
+    shape_zyx: tuple[int, int, int],
+    voxel_size_nm_zyx: tuple[float, float, float],
+    step: Callable[[str], None] = lambda name: None,
+) -> Scene:
+    """The phantom's scene once every stage has drawn (cells, their planted geometry and the
+    label arrays), before the ground truth and the raw image; ``step(name)`` after each stage.
+
+    Examples
+    --------
+    >>> scene = build_scene(0, (16, 64, 64), (20.0, 10.0, 10.0))
+    >>> scene.lab.shape, len(scene.cells) >= 4
+    ((16, 64, 64), True)
+    """
+    scene = Scene(seed, shape_zyx, voxel_size_nm_zyx)
+    for name, fn in _STAGES:
+        fn(scene)
+        step(name)
+    return scene
+
+
 def build(
     seed: int,
     shape_zyx: tuple[int, int, int],
@@ -43,12 +65,13 @@ def build(
     Returns the volumes (``raw``; the cell labels as ``cells_index`` into the id table
     ``cells_lut``; the other label arrays by their ``LABEL_NAMES`` name) and the ground truth.
     """
-    scene = Scene(seed, shape_zyx, voxel_size_nm_zyx)
     bar = tqdm(total=len(_STAGES) + 2, disable=not progress, desc="phantom")
-    for name, fn in _STAGES:
+
+    def step(name: str) -> None:
         bar.set_postfix_str(name)
-        fn(scene)
         bar.update()
+
+    scene = build_scene(seed, shape_zyx, voxel_size_nm_zyx, step)
     bar.set_postfix_str("ground truth")
     truth, syn_type_of_jid = ground_truth(scene)
     bar.update()
