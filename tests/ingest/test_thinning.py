@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 from ingest.cells import relabel
 from ingest.chunks import chunk_grid
@@ -22,16 +20,10 @@ from ingest.volume import open_volume
 from tests.ingest.test_skeletons import (
     SHAPE,
     VOXEL,
+    _components,
     _paint,
     _spiny_dendrite,
 )
-
-
-def _components(vertices: np.ndarray, edges: np.ndarray) -> int:
-    n = len(vertices)
-    e = edges.astype(np.int64)
-    graph = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n, n))
-    return int(connected_components(graph, directed=False)[0])
 
 
 def _by_chunks(labels: np.ndarray, chunk_zyx: tuple[int, int, int], xy_step: int = 2) -> dict:
@@ -95,7 +87,7 @@ def test_a_branched_cell_thinned_by_chunks_is_one_skeleton_of_the_unchunked_leng
     labels = _paint({1: pieces})
     whole = thin_cells(labels, np.array([0, 1], np.uint64), VOXEL)[1]
     s = _by_chunks(labels, chunk_zyx)[1]
-    assert _components(s.vertices_nm_xyz, s.edges) == 1
+    assert _components(s) == 1
     assert s.cable_length_nm == pytest.approx(whole.cable_length_nm, rel=0.02)
     gap = np.linalg.norm(s.vertices_nm_xyz[None] - heads[:, ::-1][:, None], axis=2).min(1)
     assert gap.max() < 30.0, f"the skeleton misses a spine: {gap.max():.0f} nm from its head"
