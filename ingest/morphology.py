@@ -148,17 +148,18 @@ def morphology_chunk(
     box = read_box(start_zyx, stop_zyx, shape, xy_step)
     offset = (int(box[0].start), int(box[1].start), int(box[2].start))
     thinning = skeletons and skeletonizer == "thinning"
+    teasar = skeletons and skeletonizer == "teasar"
     # thinning reads a halo around the chunk, which holds the meshes' box: one read for both
     read = read_box(start_zyx, stop_zyx, shape, xy_step, halo_voxels(voxel, xy_step)) if (
         thinning) else box  # fmt: skip
     compact = _compact(np.asarray(volume.labels["cells"][read]), ids) if (
         meshes or skeletons) else np.zeros((0, 0, 0), np.uint32)  # fmt: skip
-    if meshes or (skeletons and skeletonizer == "teasar"):
+    if meshes or teasar:
         core = np.ascontiguousarray(compact[sub_box(read, box)])
         if core.any() and meshes:
             mesh_pieces = mesh_chunk(core, offset, voxel, volume_shape_zyx=shape,
                                      xy_step=xy_step, presampled=True)  # fmt: skip
-        if core.any() and skeletons and skeletonizer == "teasar":
+        if core.any() and teasar:
             # no dust threshold here: a chunk may hold only a sliver of a large cell
             skel_pieces = trace_cells(core, voxel, offset_zyx=offset, volume_shape_zyx=shape,
                                       xy_step=xy_step, dust_threshold_voxels=0,
