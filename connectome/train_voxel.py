@@ -2,7 +2,8 @@
 
 Each makes its training and validation phantoms (:func:`ingest.phantom.make_phantom`, in a
 temporary folder), turns their label layers into the five-class target
-(:func:`models.voxel_training.voxel_targets`), trains (:func:`models.voxel_training.train_unet`)
+(:func:`models.voxel_training.voxel_targets`), trains (:func:`models.voxel_training.train_unet`,
+in the phases of :data:`RUNS`: each a warm restart from the weights of the one before)
 and writes ``models/weights/unet3d.pt`` / ``unet2d.pt`` with the config, a description of the
 data (phantom seeds and shapes, classes, training settings) and the validation F1.
 
@@ -26,7 +27,7 @@ from numpy.typing import NDArray
 from connectome.train import Trainer, default_out, per_name
 from ingest.phantom import make_phantom
 from models.augment import AugmentConfig
-from models.unet import CLASSES, UNetConfig, save_checkpoint
+from models.unet import CLASSES, UNet2d, UNet3d, UNetConfig, save_checkpoint
 from models.voxel_training import TrainConfig, train_unet, voxel_targets
 
 TRAIN_SEEDS = (1001, 1002)
@@ -38,16 +39,20 @@ NETS = {
     "unet3d": UNetConfig(dims=3, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
     "unet2d": UNetConfig(dims=2, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
 }
-RUNS = {
-    "unet3d": TrainConfig(iterations=1500, batch_size=2, crop_zyx=(16, 64, 64)),
+RUNS: dict[str, tuple[TrainConfig, ...]] = {
+    "unet3d": (TrainConfig(iterations=1500, batch_size=2, crop_zyx=(16, 64, 64)),),
     # the 2D net sees no neighbouring slice: a missing section cannot be filled in from one
-    "unet2d": TrainConfig(
-        iterations=1500,
-        batch_size=2,
-        crop_zyx=(8, 96, 96),
-        augment=AugmentConfig(missing_section_p=0.0),
+    "unet2d": (
+        TrainConfig(
+            iterations=1500,
+            batch_size=2,
+            crop_zyx=(8, 96, 96),
+            augment=AugmentConfig(missing_section_p=0.0),
+        ),
     ),
 }
+"""Each net's training phases, run in turn: phase ``k`` has seed ``seed + k`` and starts from
+the weights of phase ``k - 1`` (:func:`models.voxel_training.train_unet`'s ``init``)."""
 
 
 def phantom_volume(
@@ -73,17 +78,17 @@ def train_voxel_model(
     if torch.get_num_threads() > 1 and not torch.cuda.is_available():
         torch.set_num_threads(1)
     config = NETS[name]
-    run = replace(RUNS[name], seed=seed)
+    phases = [replace(run, seed=seed + k) for k, run in enumerate(RUNS[name])]
     train_shape = PHANTOM_SHAPE_ZYX
     val_shape = PHANTOM_SHAPE_ZYX
     seeds: tuple[int, ...] = TRAIN_SEEDS
     if quick:
-        run = replace(run, iterations=20, batch_size=1)
+        phases = [replace(phases[0], iterations=20, batch_size=1)]
         train_shape, val_shape, seeds = (32, 128, 128), (16, 64, 64), TRAIN_SEEDS[:1]
     with tempfile.TemporaryDirectory(prefix="connectome-train-") as tmp:
         volumes = [phantom_volume(Path(tmp), s, train_shape) for s in seeds]
         validation = phantom_volume(Path(tmp), VALIDATION_SEED, val_shape)
-    model, metrics = train_unet(config, volumes, validation, run, progress=progress)
+    model, metrics = train_phases(config, volumes, validation, phases, name, progress)
     data: dict[str, Any] = {
         "source": "ingest.phantom.make_phantom",
         "train_seeds": list(seeds),
@@ -93,10 +98,37 @@ def train_voxel_model(
         "voxel_size_nm_zyx": list(VOXEL_SIZE_NM_ZYX),
         "classes": list(config.classes),
         "targets": "models.voxel_training.voxel_targets",
-        "training": run.to_dict(),
+        "training": [run.to_dict() for run in phases],
         "quick": quick,
     }
     return save_checkpoint(out or default_out(name), model, config, data, metrics)
+
+
+def train_phases(
+    config: UNetConfig,
+    volumes: list[tuple[NDArray[np.uint8], NDArray[np.uint8]]],
+    validation: tuple[NDArray[np.uint8], NDArray[np.uint8]],
+    phases: list[TrainConfig],
+    name: str,
+    progress: bool,
+) -> tuple[UNet3d | UNet2d, dict[str, Any]]:
+    """Train ``phases`` in turn, each from the last one's weights; the validation F1 is taken
+    once, at the end.  ``metrics`` sums ``seconds`` and ``iterations`` over the phases and
+    lists each phase's under ``phases``."""
+    state = None
+    done: list[dict[str, Any]] = []
+    metrics: dict[str, Any] = {}
+    for k, run in enumerate(phases):
+        last = k == len(phases) - 1
+        desc = name if len(phases) == 1 else f"{name} phase {k + 1}/{len(phases)}"
+        model, metrics = train_unet(config, volumes, validation if last else None, run,
+                                    init=state, progress=progress, desc=desc)  # fmt: skip
+        state = model.state_dict()
+        done.append({key: metrics[key] for key in ("iterations", "seconds", "loss")})
+    metrics["iterations"] = sum(p["iterations"] for p in done)
+    metrics["seconds"] = round(sum(p["seconds"] for p in done), 1)
+    metrics["phases"] = done
+    return model, metrics
 
 
 TRAINERS: dict[str, Trainer] = per_name(train_voxel_model, NETS)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -250,8 +250,10 @@ def train_unet(
     validation: tuple[NDArray[np.uint8], NDArray[np.uint8]] | None = None,
     train: TrainConfig = TrainConfig(),
     *,
+    init: Mapping[str, torch.Tensor] | None = None,
     device: str | torch.device | None = None,
     progress: bool = True,
+    desc: str | None = None,
 ) -> tuple[UNet3d | UNet2d, dict[str, Any]]:
     """Train a U-Net on raw volumes and their multilabel targets.
 
@@ -266,10 +268,16 @@ def train_unet(
         A held-out volume for the per-class F1 reported at the end.
     train : TrainConfig
         Iterations, crops, learning rate, loss and augmentation settings, and the seed.
+    init : mapping of str to Tensor, optional
+        Weights to start from (a ``state_dict`` of a net of the same ``config``), for a warm
+        restart: Adam and the learning-rate cosine start afresh and the output biases are set
+        to the class priors, as for a new net; the other weights are kept.
     device : str or torch.device, optional
         Default: CUDA when available, else CPU.
     progress : bool
         Show a progress bar with the running loss.
+    desc : str, optional
+        The progress bar's label (default ``unet3d`` / ``unet2d``).
 
     Returns
     -------
@@ -299,7 +307,10 @@ def train_unet(
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
     layout = torch.channels_last_3d if config.dims == 3 else torch.channels_last
-    model = build_unet(config).to(dev)
+    model = build_unet(config)
+    if init is not None:
+        model.load_state_dict(init)
+    model = model.to(dev)
     model.to(memory_format=layout)  # faster convolutions on the CPU
     crops = _Crops(volumes, config.classes, train, rng)
     freq = class_frequencies([t for _, t in volumes])
@@ -315,7 +326,7 @@ def train_unet(
     losses: list[float] = []
     t0 = time.perf_counter()
     model.train()
-    bar = tqdm(range(train.iterations), desc=f"unet{config.dims}d", disable=not progress)
+    bar = tqdm(range(train.iterations), desc=desc or f"unet{config.dims}d", disable=not progress)
     for _ in bar:
         batch = [crops.sample() for _ in range(train.batch_size)]
         x = torch.from_numpy(np.stack([normalise_raw(r) for r, _ in batch])[:, None]).to(dev)

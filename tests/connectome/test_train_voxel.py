@@ -46,3 +46,32 @@ def test_the_shipped_weights_are_small_and_describe_their_data():
         assert meta["data"]["quick"] is False
         assert meta["data"]["train_seeds"] == list(train_voxel.TRAIN_SEEDS)
         assert config == train_voxel.NETS[name]
+
+
+def _tiny_volume():
+    from models.voxel_training import voxel_targets
+
+    cells = np.repeat(np.arange(1, 9), 2)[None, None, :].repeat(4, 0).repeat(16, 1)
+    none = np.zeros(cells.shape, np.uint8)
+    target = voxel_targets(cells, none, none, none)
+    return np.where(target[1] > 0, 45, 165).astype(np.uint8), target
+
+
+def test_a_training_phase_starts_from_the_weights_of_the_phase_before():
+    from models.unet import UNetConfig
+    from models.voxel_training import TrainConfig
+
+    torch.set_num_threads(1)
+    config = UNetConfig(dims=3, levels=2, base_features=2)
+    volume = _tiny_volume()
+    first = TrainConfig(iterations=3, batch_size=1, crop_zyx=(2, 8, 8), seed=0)
+    still = TrainConfig(iterations=1, batch_size=1, crop_zyx=(2, 8, 8), lr=1e-12, seed=1)
+    alone, _ = train_voxel.train_phases(config, [volume], volume, [first], "t", False)
+    both, metrics = train_voxel.train_phases(config, [volume], volume, [first, still], "t", False)
+    fresh, _ = train_voxel.train_phases(config, [volume], volume, [still], "t", False)
+    weights = [dict(net.named_parameters()) for net in (alone, both, fresh)]
+    body = [k for k in weights[0] if not k.startswith("head.")]  # a phase resets head biases
+    assert body and all(torch.allclose(weights[0][k], weights[1][k], atol=1e-9) for k in body)
+    assert not all(torch.equal(weights[0][k], weights[2][k]) for k in body)
+    assert metrics["iterations"] == 4 and [p["iterations"] for p in metrics["phases"]] == [3, 1]
+    assert set(metrics["f1"]) == set(config.classes)
