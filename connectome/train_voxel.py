@@ -36,11 +36,18 @@ PHANTOM_SHAPE_ZYX = (64, 256, 256)
 VOXEL_SIZE_NM_ZYX = (20.0, 10.0, 10.0)
 
 NETS = {
-    "unet3d": UNetConfig(dims=3, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
+    "unet3d": UNetConfig(dims=3, levels=3, base_features=16, anisotropy=2.0, classes=CLASSES),
     "unet2d": UNetConfig(dims=2, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
 }
+_CROPS = TrainConfig(batch_size=2, crop_zyx=(16, 64, 64))
 RUNS: dict[str, tuple[TrainConfig, ...]] = {
-    "unet3d": (TrainConfig(iterations=1500, batch_size=2, crop_zyx=(16, 64, 64)),),
+    # three cosine cycles, each a warm restart from the last: 17,000 iterations, about 4 hours
+    # on one thread; membrane F1 on validation phantom 2001 after each: 0.939, 0.945, 0.946
+    "unet3d": (
+        replace(_CROPS, iterations=5000, lr=3e-3, lr_final=1e-4),
+        replace(_CROPS, iterations=6000, lr=1e-3, lr_final=3e-5),
+        replace(_CROPS, iterations=6000, lr=5e-4, lr_final=2e-5),
+    ),
     # the 2D net sees no neighbouring slice: a missing section cannot be filled in from one
     "unet2d": (
         TrainConfig(
