@@ -48,8 +48,8 @@ LINKED_CLASSES = ("mitochondria", "vesicle_cloud", "synaptic_junction")
 """Classes the 2D net's slices are linked for (objects, not sheets like membranes)."""
 
 DEFAULT_PATCH_ZYX = {3: (48, 160, 160), 2: (8, 256, 256)}
-"""Patch fed to the net (for the 2D net: slices per batch, y, x); about 300 MB of
-activations for the shipped nets (base 8 features) on the CPU."""
+"""Patch fed to the net (for the 2D net: slices per batch, y, x); on the CPU about 600 MB of
+activations for the shipped 3D net (16 base features) and 300 MB for the 2D net (8)."""
 DEFAULT_OVERLAP_ZYX = {3: (8, 24, 24), 2: (2, 24, 24)}
 """Halo around blocks and overlap between patches (2D: z halo for the linking step). With
 these, blocks reproduce a whole-volume prediction of the shipped nets within 1-2 grey levels
