@@ -37,36 +37,28 @@ from scipy.spatial import cKDTree
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ingest.phantom.build import build_scene  # noqa: E402
-from ingest.phantom.truth import labelled_centre_lines_nm  # noqa: E402
+from ingest.phantom.truth import (  # noqa: E402
+    labelled_centre_lines_nm,
+    line_pieces_nm,
+    near_cell,
+)
 
 STEP_NM = 5.0
 NEAR_NM = 60.0
-OFFSETS = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1)
-OFFSETS = OFFSETS.reshape(-1, 3)
 
 
 def samples(line: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Midpoints (nm, ``z, y, x``) of pieces of at most :data:`STEP_NM` and their lengths."""
-    a, b = line[:-1], line[1:]
-    length = np.linalg.norm(b - a, axis=1)
-    n = np.maximum(1, np.ceil(length / STEP_NM)).astype(np.int64)
-    seg = np.repeat(np.arange(len(a)), n)
-    frac = (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[seg]
-    return a[seg] + (b - a)[seg] * frac[:, None], (length / n)[seg]
+    return line_pieces_nm(line, STEP_NM)
 
 
 def own(lab: np.ndarray, label: int, points_nm: np.ndarray, voxel: np.ndarray) -> dict:
     """Per sample: inside the volume, and owned under the ``slack`` and ``strict`` readings."""
-    idx = np.rint(points_nm / voxel).astype(np.int64)
-    inside = np.all((idx >= 0) & (idx < lab.shape), axis=1)
-    slack = np.zeros(len(idx), dtype=bool)
-    strict = np.zeros(len(idx), dtype=bool)
-    i = idx[inside]
-    near = np.clip(i[:, None, :] + OFFSETS, 0, np.array(lab.shape) - 1)
-    any_own = np.any(lab[near[..., 0], near[..., 1], near[..., 2]] == label, axis=1)
+    inside, slack = near_cell(lab, label, points_nm, voxel)
+    i = np.rint(points_nm[inside] / voxel).astype(np.int64)
     centre = lab[i[:, 0], i[:, 1], i[:, 2]]
-    slack[inside] = any_own
-    strict[inside] = (centre == label) | ((centre == 0) & any_own)
+    strict = np.zeros(len(points_nm), dtype=bool)
+    strict[inside] = (centre == label) | ((centre == 0) & slack[inside])
     return {"inside": inside, "slack": slack, "strict": strict}
 
 

@@ -250,24 +250,49 @@ def cable_length_in_cell_nm(
     compartments.
     """
     total = 0.0
-    offsets = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1)
-    offsets = offsets.reshape(-1, 3)
     for kind, line in labelled_centre_lines_nm(cell, g):
         if kind not in kinds:
             continue
-        a, b = line[:-1], line[1:]
-        length = np.linalg.norm(b - a, axis=1)
-        n = np.maximum(1, np.ceil(length / step_nm)).astype(np.int64)
-        seg = np.repeat(np.arange(len(a)), n)
-        frac = (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[seg]
-        mid = a[seg] + (b - a)[seg] * frac[:, None]
-        idx = np.rint(mid / g.v).astype(np.int64)
-        inside = np.all((idx >= 0) & (idx < g.shape), axis=1)
-        own = np.zeros(len(mid), dtype=bool)
-        near = np.clip(idx[inside][:, None, :] + offsets, 0, g.shape - 1)
-        own[inside] = np.any(lab[near[..., 0], near[..., 1], near[..., 2]] == cell.label, axis=1)
-        total += float(np.sum((length / n)[seg][own]))
+        mid, length = line_pieces_nm(line, step_nm)
+        own = near_cell(lab, cell.label, mid, g.v)[1]
+        total += float(np.sum(length[own]))
     return total
+
+
+_NEIGHBOURS = np.stack(np.meshgrid([-1, 0, 1], [-1, 0, 1], [-1, 0, 1], indexing="ij"), -1)
+_NEIGHBOURS = _NEIGHBOURS.reshape(-1, 3)
+
+
+def line_pieces_nm(line: FloatArray, step_nm: float) -> tuple[FloatArray, FloatArray]:
+    """A polyline (``(n, 3)`` points) cut into pieces of at most ``step_nm``: their midpoints
+    ``(m, 3)`` and lengths ``(m,)``, each segment in equal pieces.
+
+    Examples
+    --------
+    >>> mid, length = line_pieces_nm(np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 5.0]]), 2.0)
+    >>> mid[:, 2].round(2).tolist(), length.round(2).tolist()
+    ([0.83, 2.5, 4.17], [1.67, 1.67, 1.67])
+    """
+    a, b = line[:-1], line[1:]
+    length = np.linalg.norm(b - a, axis=1)
+    n = np.maximum(1, np.ceil(length / step_nm)).astype(np.int64)
+    seg = np.repeat(np.arange(len(a)), n)
+    frac = (np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n) + 0.5) / n[seg]
+    return a[seg] + (b - a)[seg] * frac[:, None], (length / n)[seg]
+
+
+def near_cell(
+    lab: NDArray[Any], label: int, points_nm: FloatArray, voxel_nm: FloatArray
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """Per point (nm, ``z, y, x``): whether its nearest voxel is inside the volume, and whether
+    that voxel or one of its 26 neighbours is ``label``'s (the slack of
+    :func:`cable_length_in_cell_nm`)."""
+    idx = np.rint(points_nm / voxel_nm).astype(np.int64)
+    inside = np.all((idx >= 0) & (idx < lab.shape), axis=1)
+    own = np.zeros(len(points_nm), dtype=bool)
+    near = np.clip(idx[inside][:, None, :] + _NEIGHBOURS, 0, np.array(lab.shape) - 1)
+    own[inside] = np.any(lab[near[..., 0], near[..., 1], near[..., 2]] == label, axis=1)
+    return inside, own
 
 
 def _label_sums(labels: NDArray[Any], n: int) -> tuple[NDArray[Any], ...]:
