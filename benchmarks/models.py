@@ -9,7 +9,9 @@ poster's table form beside the poster's figures, and inference speed on this mac
 32 x 256 x 256 with their default halo, each predicted as one patch, Dask's synchronous
 scheduler, one torch thread; the 3D net needs 8 slices of z halo, the 2D net 2), both measured
 in the same run, so the 2D/3D ratio tests the claim that 2D slices are "almost twice as fast".
-The 2D net is also scored without its slice linking, to show what linking does.
+The 2D net is also scored without its slice linking, to show what linking does, and both
+nets are scored again with ``--views`` test-time views averaged (default 8:
+:data:`models.inference.VIEWS`), under ``views`` in each net's entry, with their speed.
 
 Then, when their modules are there, the figures of the other model benchmarks are merged in:
 ``benchmarks/fib25_segmentation.py`` (``fib25``: boundary F1, VOI and ARAND on FIB-25, and
@@ -51,9 +53,11 @@ def voxel_nets(
     seeds: tuple[int, ...] = EVAL_SEEDS,
     shape_zyx: tuple[int, int, int] = (64, 256, 256),
     weights: Path | None = None,
+    views: int = 8,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """F1 per class and voxels per second of both shipped U-Nets on held-out phantoms."""
+    """F1 per class and voxels per second of both shipped U-Nets on held-out phantoms, with
+    one view and (unless ``views`` is 1) with ``views`` test-time views."""
     import torch
     import zarr
 
@@ -68,16 +72,17 @@ def voxel_nets(
     for name in ("unet3d", "unet2d"):
         path = (weights / f"{name}.pt") if weights else default_out(name)
         nets[name] = (path, *load_checkpoint(path)[:2])
-    runs = [(name, link) for name in nets for link in ((None, ()) if name == "unet2d" else (None,))]
-    preds: dict[tuple[str, Any], list[np.ndarray]] = {run: [] for run in runs}
-    seconds = dict.fromkeys(nets, 0.0)
+    runs = [(name, None, 1) for name in nets] + [("unet2d", (), 1)]
+    runs += [(name, None, views) for name in nets if views > 1]
+    preds: dict[tuple[str, Any, int], list[np.ndarray]] = {run: [] for run in runs}
+    seconds = {(name, n): 0.0 for name, _, n in runs}
     with tempfile.TemporaryDirectory(prefix="bench-models-") as tmp:
         volumes = [phantom_volume(Path(tmp), s, shape_zyx) for s in seeds]
         for i, (raw, _) in enumerate(volumes):  # the nets take turns on each volume
-            for name, link in runs:
+            for name, link, n in runs:
                 _, model, config = nets[name]
                 out = zarr.open(
-                    f"{tmp}/{name}-{link}-{i}.zarr",
+                    f"{tmp}/{name}-{link}-{n}-{i}.zarr",
                     mode="w",
                     shape=(config.n_classes, *raw.shape),
                     chunks=(config.n_classes, 32, 256, 256),
@@ -85,26 +90,26 @@ def voxel_nets(
                 )
                 start = time.perf_counter()
                 predict_volume(model, raw, out, scheduler="sync", link_classes=link,
-                               patch_zyx=PATCH_ZYX[name], progress=progress)  # fmt: skip
+                               patch_zyx=PATCH_ZYX[name], views=n, progress=progress)  # fmt: skip
                 if link is None:
-                    seconds[name] += time.perf_counter() - start
-                preds[(name, link)].append(out[...] >= 128)
+                    seconds[(name, n)] += time.perf_counter() - start
+                preds[(name, link, n)].append(out[...] >= 128)
         truth = np.concatenate([t > 0 for _, t in volumes], axis=1)
         total = sum(raw.size for raw, _ in volumes)
     result: dict[str, Any] = {}
     for name, (path, _, config) in nets.items():
         entry: dict[str, Any] = {}
-        for link in (None, ()):
-            if (name, link) not in preds:
+        for run in (r for r in runs if r[0] == name):
+            _, link, n = run
+            scores = class_f1(np.concatenate(preds.pop(run), axis=1), truth, config.classes)
+            if link is not None:
+                entry["f1_unlinked"] = {c: round(v["f1"], 4) for c, v in scores.items()}
                 continue
-            scores = class_f1(np.concatenate(preds[(name, link)], axis=1), truth, config.classes)
-            key = "f1" if link is None else "f1_unlinked"
-            entry[key] = {c: round(v["f1"], 4) for c, v in scores.items()}
-            if link is None:
-                entry["precision"] = {c: round(v["precision"], 4) for c, v in scores.items()}
-                entry["recall"] = {c: round(v["recall"], 4) for c, v in scores.items()}
-        entry["voxels_per_s"] = round(total / seconds[name])
-        entry["seconds"] = round(seconds[name], 1)
+            part = entry if n == 1 else entry.setdefault("views", {"n": n})
+            for key in ("f1", "precision", "recall"):
+                part[key] = {c: round(v[key], 4) for c, v in scores.items()}
+            part["voxels_per_s"] = round(total / seconds[(name, n)])
+            part["seconds"] = round(seconds[(name, n)], 1)
         entry["weights"] = str(path)
         result[name] = entry
     result["unet2d_over_unet3d_speed"] = round(
@@ -149,6 +154,16 @@ def table(result: dict[str, Any]) -> str:
         lines.append(f"{name} inference: {result[name]['voxels_per_s'] / 1e6:.3f} MVx/s")
     lines.append(f"2D / 3D speed: {result['unet2d_over_unet3d_speed']:.2f}x "
                  "(blog: 'almost twice as fast')")  # fmt: skip
+    if "views" in result["unet3d"]:
+        n = result["unet3d"]["views"]["n"]
+        lines.append(f"with {n} test-time views averaged:")
+        for c in result["unet3d"]["f1"]:
+            goal = f"{GOALS[c]:.2f}" if c in GOALS else "-"
+            lines.append(f"{c:20s} {'':>10s} {goal:>6s} {result['unet3d']['views']['f1'][c]:8.4f} "
+                         f"{result['unet2d']['views']['f1'][c]:8.4f}")  # fmt: skip
+        for name in ("unet3d", "unet2d"):
+            speed = result[name]["views"]["voxels_per_s"] / 1e6
+            lines.append(f"{name} inference, {n} views: {speed:.3f} MVx/s")
     lines.append(f"machine: {result['voxel_eval']['machine']}")
     return "\n".join(lines)
 
@@ -159,12 +174,15 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=None, help="folder of unet*.pt")
     parser.add_argument("--shape", type=int, nargs=3, default=[64, 256, 256])
     parser.add_argument(
+        "--views", type=int, default=8, help="also score both nets with this many views (1: not)"
+    )
+    parser.add_argument(
         "--voxel-only",
         action="store_true",
         help="only the voxel U-Nets (no FIB-25, raw-only ingest, point models)",
     )
     args = parser.parse_args()
-    result = voxel_nets(shape_zyx=tuple(args.shape), weights=args.weights,
+    result = voxel_nets(shape_zyx=tuple(args.shape), weights=args.weights, views=args.views,
                         progress=not args.json)  # fmt: skip
     print(table(result))
     if not args.voxel_only:

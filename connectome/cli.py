@@ -185,7 +185,7 @@ def _check_neo4j(settings: Any) -> None:
 def cmd_ingest(args: argparse.Namespace) -> int:
     from ingest.predict import prepare  # a raw-only container gets its layers predicted first
 
-    path = prepare(args.path, CliSettings().data_dir, progress=not args.quiet,
+    path = prepare(args.path, CliSettings().data_dir, views=args.views, progress=not args.quiet,
                    echo=lambda line: print(line, file=sys.stderr))  # fmt: skip
     ingest(path, args.dataset, load=not args.no_load, progress=not args.quiet,
            bulk=args.bulk, scheduler=args.scheduler, fresh=args.fresh or None,
@@ -391,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "processes)")  # fmt: skip
     p.add_argument("--chunk", type=int, nargs=3, metavar=("Z", "Y", "X"),
                    help="chunk shape of the scan (default 64 512 512)")  # fmt: skip
+    p.add_argument("--views", type=int, default=1, choices=range(1, 17), metavar="N",
+                   help="raw image only: average the voxel net over N mirrored and "
+                   "transposed views (1-16, default 1; N times the inference time, more "
+                   "accurate)")  # fmt: skip
     p.add_argument(
         "--bulk",
         action="store_true",

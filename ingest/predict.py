@@ -4,7 +4,8 @@
 container with a raw image and no ``labels/cells``, it
 
 1. predicts the five voxel classes with the shipped 3D U-Net (``models/weights/unet3d.pt``)
-   through the chunked inference of :func:`models.inference.predict_volume`;
+   through the chunked inference of :func:`models.inference.predict_volume` (``views`` > 1
+   averages that many mirrored and transposed views: slower, more accurate);
 2. segments the cells (:func:`models.segmentation.segment`) from a boundary map: the membrane
    probability, raised to ``1 - p(inside any cell)`` where the net sees no cell at all, so that
    cells do not run into each other through extracellular space; voxels that the net puts in
@@ -16,7 +17,8 @@ container with a raw image and no ``labels/cells``, it
    ``<data_dir>/predicted/``, built in a temporary folder and moved into place with
    :func:`os.replace`.
 
-The result is cached by the raw image's stamp, the weight file and the settings, so a rerun
+The result is cached by the raw image's stamp, the weight file, the views and the settings,
+so a rerun
 opens the finished container at once; the normal pipeline then runs on it. The cell
 segmentation holds the whole volume in memory (the prediction itself is chunked).
 """
@@ -70,6 +72,7 @@ def prepare(
     data_dir: Path,
     *,
     weights: Path = DEFAULT_WEIGHTS,
+    views: int = 1,
     progress: bool = True,
     echo: Any = print,
 ) -> Path:
@@ -89,27 +92,36 @@ def prepare(
             f"{p} has only the raw image (no labels/cells) and no model is available to "
             f"predict its layers: {weights} is missing (`connectome train unet3d` makes it)"
         )
-    out = Path(data_dir) / "predicted" / f"{p.name.removesuffix('.zarr')}-{_key(p, weights)}.zarr"
+    key = _key(p, weights, views)
+    out = Path(data_dir) / "predicted" / f"{p.name.removesuffix('.zarr')}-{key}.zarr"
     if (out / ".complete").exists():
         echo(f"{p} has only the raw image: using its predicted layers in {out}")
         return out
     echo(f"{p} has only the raw image: predicting its layers with {weights} into {out}")
-    predict_container(p, out, weights=weights, progress=progress)
+    predict_container(p, out, weights=weights, views=views, progress=progress)
     return out
 
 
-def _key(path: Path, weights: Path) -> str:
-    """What the predicted container depends on: the raw image, the weights, these settings."""
+def _key(path: Path, weights: Path, views: int) -> str:
+    """What the predicted container depends on: the raw image, the weights, the views, these
+    settings."""
     attrs = _read_attrs(path)
     raw_dir = path / _scale_of(attrs, path)[0]
     stamp = [str(path.resolve()), raw_dir.stat().st_mtime_ns if raw_dir.exists() else 0,
              attrs, weights.stat().st_size, weights.stat().st_mtime_ns, VERSION,
              asdict(segmentation_config((1.0, 1.0, 1.0)))]  # fmt: skip
+    if views != 1:  # so the one-view containers made before views existed stay valid
+        stamp.append({"views": views})
     return hashlib.sha1(json.dumps(stamp, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def predict_container(
-    path: Path, out: Path, *, weights: Path = DEFAULT_WEIGHTS, progress: bool = True
+    path: Path,
+    out: Path,
+    *,
+    weights: Path = DEFAULT_WEIGHTS,
+    views: int = 1,
+    progress: bool = True,
 ) -> Path:
     """Predict every label layer of the raw-only container ``path`` into ``out`` (atomically).
 
@@ -148,7 +160,7 @@ def predict_container(
             copy[z : z + chunks[0]] = raw[z : z + chunks[0]]
         prob = zarr.open(str(tmp / "probabilities"), mode="w", shape=(len(classes), *shape),
                          chunks=(len(classes), *chunks), dtype="u1")  # fmt: skip
-        predict_volume(model, copy, prob, progress=progress)
+        predict_volume(model, copy, prob, views=views, progress=progress)
         labels = root.create_group("labels")
         labels.attrs["labels"] = ["cells", *PREDICTED_LAYERS]
         for layer, name in PREDICTED_LAYERS.items():

@@ -13,7 +13,10 @@ the block size and not by the volume:
 - **patches** (``patch_zyx``): the haloed block is cut into patches the net can hold in
   memory, overlapping by ``overlap_zyx``; their sigmoid outputs are blended with a smooth
   window (a raised-cosine ramp over the overlap, so neighbours fade into each other and no
-  patch edge shows as a seam).
+  patch edge shows as a seam);
+- **test-time views** (``views``, default 1): the haloed block is also predicted mirrored
+  and transposed (:data:`VIEWS`), each prediction mapped back, and the probabilities
+  averaged; slower by the number of views, and more accurate (``docs/benchmarks.md``).
 
 The 2D net (:class:`models.unet.UNet2d`) runs on batches of z slices (the z size of a patch is
 the number of slices per batch), followed by a **3D linking step** (:func:`link_slices`)
@@ -42,7 +45,15 @@ from numpy.typing import NDArray
 from scipy import ndimage
 from tqdm import tqdm
 
-from .unet import UNet2d, UNet3d, UNetConfig, default_device, load_checkpoint, normalise_raw
+from .unet import (
+    UNet2d,
+    UNet3d,
+    UNetConfig,
+    default_device,
+    load_checkpoint,
+    normalise_raw,
+    slice_index,
+)
 
 LINKED_CLASSES = ("mitochondria", "vesicle_cloud", "synaptic_junction")
 """Classes the 2D net's slices are linked for (objects, not sheets like membranes)."""
@@ -56,6 +67,18 @@ these, blocks reproduce a whole-volume prediction of the shipped nets within 1-2
 of 255; the 3D net's receptive field reaches about 8 slices in z, the 2D net's none."""
 
 Box = tuple[slice, slice, slice]
+
+View = tuple[bool, tuple[int, ...]]
+VIEWS: tuple[View, ...] = (
+    (False, ()), (False, (2,)), (False, (1,)), (False, (1, 2)),
+    (True, ()), (True, (2,)), (True, (1,)), (True, (1, 2)),
+    (False, (0,)), (False, (0, 2)), (False, (0, 1)), (False, (0, 1, 2)),
+    (True, (0,)), (True, (0, 2)), (True, (0, 1)), (True, (0, 1, 2)),
+)  # fmt: skip
+"""Test-time views of a block ``(z, y, x)``: ``(transpose, flipped axes)``, the flips made
+first, then ``y`` and ``x`` swapped. These are the 16 symmetries of a grid whose ``y`` and
+``x`` are alike (the net was trained on all of them: flips and 90-degree turns), ordered so
+that the first 2, 4 and 8 mix mirrorings in ``y, x`` with transposes before any z flip."""
 
 
 def window(shape_zyx: Sequence[int], overlap_zyx: Sequence[int]) -> NDArray[np.float32]:
@@ -130,6 +153,32 @@ def _patch_shape(config: UNetConfig, region: Sequence[int], patch: Sequence[int]
     return out
 
 
+def views_of(config: UNetConfig) -> tuple[View, ...]:
+    """The test-time views available to a net: all of :data:`VIEWS`, except for a 2D net
+    that sees each slice alone: the eight without a z flip (a z flip would only reorder its
+    slices and predict nothing new).
+
+    Examples
+    --------
+    >>> from models.unet import UNetConfig
+    >>> len(views_of(UNetConfig(dims=3))), len(views_of(UNetConfig(dims=2)))
+    (16, 8)
+    """
+    if config.dims == 3 or config.context_slices:
+        return VIEWS
+    return tuple(v for v in VIEWS if 0 not in v[1])
+
+
+def _check_views(config: UNetConfig, views: int) -> tuple[View, ...]:
+    available = views_of(config)
+    if not isinstance(views, int | np.integer) or not 1 <= views <= len(available):
+        raise ValueError(
+            f"views must be a whole number from 1 to {len(available)} for a {config.dims}D "
+            f"net, got {views!r}"
+        )
+    return available
+
+
 def predict_block(
     model: UNet3d | UNet2d,
     block: NDArray[Any],
@@ -137,13 +186,17 @@ def predict_block(
     patch_zyx: Sequence[int] | None = None,
     overlap_zyx: Sequence[int] | None = None,
     batch_size: int = 1,
+    views: int = 1,
     device: torch.device | None = None,
 ) -> NDArray[np.float32]:
     """Class probabilities ``(classes, z, y, x)`` of one raw block held in memory.
 
     The block is cut into overlapping patches (padded by mirroring where it is smaller than
     one patch or not divisible by the net's pooling), the net's sigmoid outputs are blended
-    with :func:`window`. No slice linking here (see :func:`predict_array`).
+    with :func:`window`. With ``views`` > 1 this is done for the first ``views`` of
+    :func:`views_of` (mirrored or transposed copies of the block), each result is mapped
+    back and the probabilities are averaged: ``views`` times the work. No slice linking here
+    (see :func:`predict_array`).
 
     Examples
     --------
@@ -152,15 +205,46 @@ def predict_block(
     >>> p = predict_block(net, np.zeros((6, 20, 24), np.uint8), patch_zyx=(4, 16, 16))
     >>> p.shape, p.dtype.name, bool(((p >= 0) & (p <= 1)).all())
     ((5, 6, 20, 24), 'float32', True)
+    >>> predict_block(net, np.zeros((6, 20, 24), np.uint8), views=4).shape
+    (5, 6, 20, 24)
     """
+    available = _check_views(model.config, views)
+    block = np.asarray(block)
+    if block.ndim != 3:
+        raise ValueError(f"raw block must be (z, y, x), got shape {block.shape}")
+    acc: NDArray[np.float32] | None = None
+    for transpose, axes in available[:views]:
+        seen = np.flip(block, axes) if axes else block
+        if transpose:
+            seen = seen.transpose(0, 2, 1)
+        prob = _predict_patches(
+            model, np.ascontiguousarray(seen), patch_zyx, overlap_zyx, batch_size, device
+        )
+        if transpose:
+            prob = prob.transpose(0, 1, 3, 2)
+        if axes:
+            prob = np.flip(prob, tuple(a + 1 for a in axes))
+        acc = np.ascontiguousarray(prob) if acc is None else acc + prob
+    assert acc is not None
+    if views > 1:
+        acc /= np.float32(views)
+    return acc
+
+
+def _predict_patches(
+    model: UNet3d | UNet2d,
+    block: NDArray[Any],
+    patch_zyx: Sequence[int] | None,
+    overlap_zyx: Sequence[int] | None,
+    batch_size: int,
+    device: torch.device | None,
+) -> NDArray[np.float32]:
+    """:func:`predict_block` for one view: patches, the net, blending."""
     config: UNetConfig = model.config
     dims = config.dims
     patch_zyx = tuple(patch_zyx or DEFAULT_PATCH_ZYX[dims])
     overlap_zyx = tuple(overlap_zyx or DEFAULT_OVERLAP_ZYX[dims])
     device = device or next(model.parameters()).device
-    block = np.asarray(block)
-    if block.ndim != 3:
-        raise ValueError(f"raw block must be (z, y, x), got shape {block.shape}")
     shape = block.shape
     patch = _patch_shape(config, shape, patch_zyx)
     if dims == 2:
@@ -173,6 +257,7 @@ def predict_block(
     if padded != list(shape):
         x = np.pad(x, [(0, p - n) for p, n in zip(padded, shape, strict=True)], mode="symmetric")
     w = window(patch, [min(o, p // 2) for o, p in zip(overlap, patch, strict=True)])
+    stacks = slice_index(padded[0], config.context_slices)  # the 2D net's slice stacks
     acc = np.zeros((config.n_classes, *padded), dtype=np.float32)
     wsum = np.zeros(padded, dtype=np.float32)
     starts = [
@@ -186,9 +271,11 @@ def predict_block(
         for i in range(0, len(starts), batch_size):
             group = starts[i : i + batch_size]
             boxes = [tuple(slice(s, s + p) for s, p in zip(st, patch, strict=True)) for st in group]
-            arr = np.stack([x[b] for b in boxes])  # (batch, z, y, x)
+            if dims == 3:
+                arr = np.stack([x[b] for b in boxes])[:, None]  # (batch, 1, z, y, x)
+            else:  # each slice with its neighbours (edges repeated): (batch, 2c + 1, y, x)
+                arr = np.stack([x[stacks[b[0].start], b[1], b[2]] for b in boxes])
             t = torch.from_numpy(arr).to(device)
-            t = t[:, None] if dims == 3 else t[:, 0, None]  # (batch, 1, [z,] y, x)
             prob = torch.sigmoid(model(t)).float().cpu().numpy()
             if dims == 2:
                 prob = prob[:, :, None]  # (batch, classes, 1, y, x)
@@ -250,21 +337,17 @@ def _predict_box(
     raw: Any,
     box: Box,
     halo: Sequence[int],
-    patch_zyx: Sequence[int] | None,
-    overlap_zyx: Sequence[int] | None,
-    batch_size: int,
     link_classes: Sequence[str] | None,
+    **block: Any,
 ) -> NDArray[np.float32]:
-    """Probabilities of ``box`` predicted from ``box`` plus ``halo`` of raw context."""
+    """Probabilities of ``box`` predicted from ``box`` plus ``halo`` of raw context;
+    ``block`` holds :func:`predict_block`'s keywords (patches, overlap, batch, views)."""
     shape = raw.shape
     ext = tuple(
         slice(max(0, s.start - h), min(n, s.stop + h))
         for s, h, n in zip(box, halo, shape, strict=True)
     )
-    block = np.asarray(raw[ext])
-    prob = predict_block(
-        model, block, patch_zyx=patch_zyx, overlap_zyx=overlap_zyx, batch_size=batch_size
-    )
+    prob = predict_block(model, np.asarray(raw[ext]), **block)
     prob = _link(model.config, prob, link_classes)
     inner = tuple(slice(s.start - e.start, s.stop - e.start) for s, e in zip(box, ext, strict=True))
     return prob[(slice(None), *inner)]
@@ -277,12 +360,14 @@ def predict_array(
     patch_zyx: Sequence[int] | None = None,
     overlap_zyx: Sequence[int] | None = None,
     batch_size: int = 1,
+    views: int = 1,
     link_classes: Sequence[str] | None = None,
     device: str | torch.device | None = None,
 ) -> NDArray[np.float32]:
     """Float probabilities ``(classes, z, y, x)`` of a whole volume held in memory.
 
-    The same patches, blending and slice linking as :func:`predict_volume`, in one block.
+    The same patches, blending, test-time views and slice linking as :func:`predict_volume`,
+    in one block.
 
     Examples
     --------
@@ -294,7 +379,8 @@ def predict_array(
     dev = torch.device(device) if device is not None else default_device()
     net = _resolve_model(model, dev)
     box: Box = tuple(slice(0, n) for n in raw.shape)  # type: ignore[assignment]
-    return _predict_box(net, raw, box, (0, 0, 0), patch_zyx, overlap_zyx, batch_size, link_classes)
+    return _predict_box(net, raw, box, (0, 0, 0), link_classes, patch_zyx=patch_zyx,
+                        overlap_zyx=overlap_zyx, batch_size=batch_size, views=views)  # fmt: skip
 
 
 def _blocks(shape: Sequence[int], chunk: Sequence[int]) -> Iterator[Box]:
@@ -308,8 +394,8 @@ def _blocks(shape: Sequence[int], chunk: Sequence[int]) -> Iterator[Box]:
                 )
 
 
-def _write_block(model, raw, out, box, halo, patch, overlap, batch_size, link) -> int:
-    prob = _predict_box(model, raw, box, halo, patch, overlap, batch_size, link)
+def _write_block(model, raw, out, box, halo, link, **block) -> int:
+    prob = _predict_box(model, raw, box, halo, link, **block)
     out[(slice(None), *box)] = np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
     return int(prob[0].size)
 
@@ -323,6 +409,7 @@ def predict_volume(
     overlap_zyx: Sequence[int] | None = None,
     patch_zyx: Sequence[int] | None = None,
     batch_size: int | None = None,
+    views: int = 1,
     scheduler: Any = None,
     num_workers: int | None = None,
     link_classes: Sequence[str] | None = None,
@@ -353,6 +440,9 @@ def predict_volume(
         48 x 160 x 160 (3D), 8 x 256 x 256 (2D).
     batch_size : int, optional
         Patches per forward pass (default 1; for the 2D net ``patch_zyx[0]``).
+    views : int
+        Test-time views averaged per block (:func:`predict_block`): 1 (default) up to 16 for
+        the 3D net, 8 for the 2D net; each costs one more prediction of the block.
     scheduler : str or distributed.Client, optional
         Dask scheduler: ``None`` (the local threaded scheduler), ``"threads"``, ``"sync"``,
         ``"processes"``, a ``dask.distributed`` ``Client`` or a scheduler address
@@ -421,6 +511,7 @@ def predict_volume(
     patch = tuple(patch_zyx or DEFAULT_PATCH_ZYX[config.dims])
     if batch_size is None:
         batch_size = patch[0] if config.dims == 2 else 1
+    _check_views(config, views)
     halo = overlap
     boxes = list(_blocks(shape, chunk))
     key = uuid.uuid4().hex
@@ -428,10 +519,8 @@ def predict_volume(
     raw_d = dask.delayed(raw, name=f"raw-{key}")
     out_d = dask.delayed(out, name=f"out-{key}")
     write = dask.delayed(_write_block, pure=False)
-    tasks = [
-        write(model_d, raw_d, out_d, box, halo, patch, overlap, batch_size, link_classes)
-        for box in boxes
-    ]
+    block = {"patch_zyx": patch, "overlap_zyx": overlap, "batch_size": batch_size, "views": views}
+    tasks = [write(model_d, raw_d, out_d, box, halo, link_classes, **block) for box in boxes]
     _run(tasks, scheduler, num_workers, progress)
 
 

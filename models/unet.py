@@ -5,7 +5,10 @@ once; apply a sigmoid per channel, not a softmax). Tensor layouts:
 
 - :class:`UNet3d`: input ``(batch, channel, z, y, x)``, output ``(batch, classes, z, y, x)``;
 - :class:`UNet2d`: input ``(batch, channel, y, x)``, output ``(batch, classes, y, x)``; a
-  volume goes through it as a batch of z slices (:mod:`models.inference`).
+  volume goes through it as a batch of z slices (:mod:`models.inference`). With
+  ``context_slices = c`` each slice comes with its ``c`` neighbours on either side as
+  channels (:func:`slice_stacks`: ``2c + 1`` channels, the slice itself in the middle), so a
+  2D net can still look across sections while convolving in 2D only.
 
 Anisotropy: EM volumes are often cut thicker than their pixel size (the phantom: 20 nm
 sections, 10 nm pixels, ``anisotropy = 2``). While a level's voxels are still more than
@@ -61,6 +64,33 @@ def normalise_raw(raw: ArrayLike) -> NDArray[np.float32]:
     return (np.asarray(raw, dtype=np.float32) - np.float32(128.0)) / np.float32(64.0)
 
 
+def slice_index(z: int, context: int) -> NDArray[np.intp]:
+    """Which slices make up each slice's stack: ``(z, 2 * context + 1)`` indices, slice ``k``
+    with ``k - context ... k + context``, repeating the first and last slice past the ends.
+
+    Examples
+    --------
+    >>> slice_index(3, 1).tolist()
+    [[0, 0, 1], [0, 1, 2], [1, 2, 2]]
+    """
+    idx = np.arange(z)[:, None] + np.arange(-context, context + 1)[None, :]
+    return np.clip(idx, 0, max(z - 1, 0))
+
+
+def slice_stacks(volume: ArrayLike, context: int) -> NDArray:
+    """The 2D net's inputs for every slice of ``volume`` ``(z, y, x)``: ``(z, 2c + 1, y, x)``,
+    each slice between its ``context`` neighbours (:func:`slice_index`).
+
+    Examples
+    --------
+    >>> v = np.arange(3)[:, None, None] * np.ones((1, 2, 2), int)
+    >>> slice_stacks(v, 1)[:, :, 0, 0].tolist()
+    [[0, 0, 1], [0, 1, 2], [1, 2, 2]]
+    """
+    volume = np.asarray(volume)
+    return volume[slice_index(volume.shape[0], context)]
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """One U-Net experiment: shape of the net and what its channels mean.
@@ -80,6 +110,9 @@ class UNetConfig:
         the 3D net.
     classes : tuple of str
         Output channel names (one sigmoid each).
+    context_slices : int
+        2D net only: neighbouring slices on each side that come with every slice as extra
+        input channels (0: the slice alone).
 
     Examples
     --------
@@ -100,6 +133,7 @@ class UNetConfig:
     base_features: int = 16
     anisotropy: float = 2.0
     classes: tuple[str, ...] = field(default=CLASSES)
+    context_slices: int = 0
 
     def __post_init__(self) -> None:
         if self.dims not in (2, 3):
@@ -110,12 +144,23 @@ class UNetConfig:
             raise ValueError(f"UNetConfig.anisotropy must be > 0, got {self.anisotropy!r}")
         if not self.classes:
             raise ValueError("UNetConfig.classes must name at least one class")
+        if self.context_slices < 0 or (self.dims == 3 and self.context_slices):
+            raise ValueError(
+                "UNetConfig.context_slices must be >= 0, and 0 for a 3D net (which sees its "
+                f"neighbouring slices anyway), got {self.context_slices!r}"
+            )
         object.__setattr__(self, "classes", tuple(self.classes))
 
     @property
     def n_classes(self) -> int:
         """Number of output channels."""
         return len(self.classes)
+
+    @property
+    def net_channels(self) -> int:
+        """Input channels of the net itself: ``in_channels`` per slice, for the slice and its
+        ``context_slices`` neighbours on each side."""
+        return self.in_channels * (2 * self.context_slices + 1)
 
     def _plan(self) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
         """Kernels per level and pooling factors between levels, as ``(z, y, x)``."""
@@ -196,7 +241,7 @@ class _UNet(nn.Module):
             return t if dims == 3 else t[1:]
 
         self.down = nn.ModuleList()
-        c_in = config.in_channels
+        c_in = config.net_channels
         for f, k in zip(feats, kernels, strict=True):
             self.down.append(_block(dims, c_in, f, k))
             c_in = f
@@ -249,12 +294,16 @@ class UNet3d(_UNet):
 class UNet2d(_UNet):
     """Multilabel 2D U-Net, ``(batch, channel, y, x) -> (batch, classes, y, x)`` logits.
 
-    A volume is segmented slice by slice: its z slices form the batch.
+    A volume is segmented slice by slice: its z slices form the batch. With
+    ``context_slices = c`` the channels are the slice and its neighbours, ``2c + 1`` of them.
 
     Examples
     --------
     >>> net = UNet2d(UNetConfig(dims=2, levels=3, base_features=4)).eval()
     >>> net(torch.zeros(16, 1, 64, 64)).shape
+    torch.Size([16, 5, 64, 64])
+    >>> UNet2d(UNetConfig(dims=2, base_features=4, context_slices=1))(
+    ...     torch.zeros(16, 3, 64, 64)).shape
     torch.Size([16, 5, 64, 64])
     """
 

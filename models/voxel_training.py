@@ -9,7 +9,9 @@
   returns the net and its per-class F1 on a validation volume.
 
 Tensor layouts: a batch of crops is ``(batch, 1, z, y, x)`` for the 3D net; for the 2D net
-the same crops are reshaped to ``(batch * z, 1, y, x)`` (every slice its own sample).
+the same crops are reshaped to ``(batch * z, 2c + 1, y, x)`` (every slice its own sample,
+with its ``c = context_slices`` neighbours on each side as channels; the loss then leaves
+out the ``c`` first and last slices of each crop, whose neighbours the crop cut off).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from .unet import (
     build_unet,
     default_device,
     normalise_raw,
+    slice_index,
 )
 
 
@@ -228,7 +231,10 @@ def _forward(model: UNet3d | UNet2d, x: torch.Tensor) -> torch.Tensor:
     if model.config.dims == 3:
         return model(x)
     b, _, z, y, xx = x.shape
-    out = model(x.permute(0, 2, 1, 3, 4).reshape(b * z, 1, y, xx))
+    context = model.config.context_slices
+    idx = torch.from_numpy(slice_index(z, context)).to(x.device)
+    stacks = x[:, 0][:, idx]  # (batch, z, 2c + 1, y, x)
+    out = model(stacks.reshape(b * z, 2 * context + 1, y, xx))
     return out.reshape(b, z, -1, y, xx).permute(0, 2, 1, 3, 4)
 
 
@@ -303,6 +309,11 @@ def train_unet(
     """
     if config.classes != CLASSES and len(config.classes) != len(volumes[0][1]):
         raise ValueError("the targets must have one channel per class of the config")
+    if config.context_slices and train.crop_zyx[0] <= 2 * config.context_slices:
+        raise ValueError(
+            f"a crop of {train.crop_zyx[0]} slices leaves none with all "
+            f"{config.context_slices} neighbours on each side; make crop_zyx deeper"
+        )
     dev = torch.device(device) if device is not None else default_device()
     torch.manual_seed(train.seed)
     rng = np.random.default_rng(train.seed)
@@ -333,7 +344,11 @@ def train_unet(
         if config.dims == 3:
             x = x.contiguous(memory_format=layout)
         y = torch.from_numpy(np.stack([t for _, t in batch]).astype(np.float32)).to(dev)
-        loss = _loss(_forward(model, x), y, weights, train.dice_weight)
+        logits = _forward(model, x)
+        if config.context_slices:  # slices whose neighbours the crop cut off do not count
+            inner = slice(config.context_slices, -config.context_slices)
+            logits, y = logits[:, :, inner], y[:, :, inner]
+        loss = _loss(logits, y, weights, train.dice_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -11,9 +11,15 @@ import torch
 import zarr
 
 from ingest.phantom import make_phantom
-from models.inference import link_slices, predict_array, predict_block, predict_volume
+from models.inference import (
+    link_slices,
+    predict_array,
+    predict_block,
+    predict_volume,
+    views_of,
+)
 from models.metrics import class_f1
-from models.unet import load_checkpoint
+from models.unet import UNetConfig, build_unet, load_checkpoint
 from models.voxel_training import voxel_targets
 
 torch.set_num_threads(1)
@@ -93,6 +99,40 @@ def test_the_2d_nets_blocks_link_exactly_as_the_whole_volume(held_out):
     np.testing.assert_array_equal(blocks, np.rint(whole * 255).astype(np.uint8))
 
 
+def _context_net(context: int) -> torch.nn.Module:
+    torch.manual_seed(0)
+    config = UNetConfig(dims=2, levels=2, base_features=4, context_slices=context)
+    return build_unet(config).eval()
+
+
+def test_a_2d_net_with_context_sees_the_neighbouring_slices_and_no_further(held_out):
+    raw = held_out[0][:8, :32, :32]
+    changed = raw.copy()
+    changed[5] = 255 - changed[5]
+    for context in (0, 1):
+        net = _context_net(context)
+        before, after = predict_block(net, raw), predict_block(net, changed)
+        moved = [float(np.abs(after[:, z] - before[:, z]).max()) for z in range(8)]
+        sees = {4, 5, 6} if context else {5}
+        assert [z for z in range(8) if moved[z] > 1e-4] == sorted(sees), (context, moved)
+
+
+def test_a_2d_net_with_context_predicts_in_blocks_as_the_whole_volume(held_out):
+    net = _context_net(1)
+    raw = held_out[0][:, :64, :64]
+    whole = np.rint(predict_array(net, raw, batch_size=16) * 255)
+    blocks = np.zeros((5, *raw.shape), np.uint8)
+    predict_volume(net, raw, blocks, chunk_zyx=(4, 64, 64), scheduler="sync", progress=False)
+    # equal but for float rounding (batches of other sizes); without a z halo, the block
+    # faces would see repeated slices in place of their neighbours
+    assert np.abs(blocks - whole).max() <= 1
+    bare = np.zeros_like(blocks)
+    predict_volume(net, raw, bare, chunk_zyx=(4, 64, 64), overlap_zyx=(0, 24, 24),
+                   scheduler="sync", link_classes=(), progress=False)  # fmt: skip
+    unlinked = np.rint(predict_array(net, raw, batch_size=16, link_classes=()) * 255)
+    assert np.abs(bare - unlinked).max() > 1
+
+
 def test_a_dask_distributed_client_writes_the_same_output(held_out, tmp_path):
     from distributed import Client, LocalCluster
 
@@ -118,6 +158,53 @@ def test_an_output_of_the_wrong_shape_or_chunks_is_refused_in_one_sentence(held_
     out = zarr.zeros((5, *raw.shape), chunks=(5, 8, 64, 64), dtype="u1")
     with pytest.raises(ValueError, match="must be a multiple of out's chunks"):
         predict_volume(model, raw, out, chunk_zyx=(8, 48, 48), progress=False)
+
+
+def _symmetric_net(dims: int) -> torch.nn.Module:
+    """A one-level net whose kernels are constant, so it commutes with every flip and
+    transpose: its views must all map back onto the plain prediction."""
+    torch.manual_seed(0)
+    net = build_unet(UNetConfig(dims=dims, levels=1, base_features=3)).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.Conv3d | torch.nn.Conv2d):
+                m.weight.copy_(m.weight.mean(dim=tuple(range(2, m.weight.ndim)), keepdim=True)
+                               .expand_as(m.weight))  # fmt: skip
+    return net
+
+
+@pytest.mark.parametrize("dims", [3, 2])
+def test_every_test_time_view_is_mapped_back_onto_the_voxels_it_came_from(dims):
+    net = _symmetric_net(dims)
+    raw = np.random.default_rng(1).integers(0, 255, (6, 12, 20), dtype=np.uint8)
+    plain = predict_block(net, raw)
+    views = len(views_of(net.config))
+    averaged = predict_block(net, raw, views=views)
+    np.testing.assert_allclose(averaged, plain, atol=1e-5)
+    # the input is lopsided, so a view left unmapped would not match
+    unmapped = predict_block(net, np.ascontiguousarray(raw.transpose(0, 2, 1)[:, ::-1]))
+    assert np.abs(unmapped - plain.transpose(0, 1, 3, 2)[:, :, ::-1]).max() < 1e-5
+    assert np.abs(unmapped.transpose(0, 1, 3, 2) - plain).max() > 0.01
+
+
+def test_test_time_views_raise_the_shipped_3d_nets_membrane_f1(held_out):
+    model, config, _ = load_checkpoint(WEIGHTS / "unet3d.pt")
+    raw, target = held_out
+    f1 = {
+        views: class_f1(predict_array(model, raw, views=views) >= 0.5, target > 0,
+                        config.classes)["membrane"]["f1"]
+        for views in (1, 4)
+    }  # fmt: skip
+    assert f1[4] > f1[1] + 0.001, f1
+
+
+def test_a_number_of_views_the_net_does_not_have_is_refused_in_one_sentence(held_out):
+    model, _, _ = load_checkpoint(WEIGHTS / "unet2d.pt")
+    raw = held_out[0][:4, :32, :32]
+    with pytest.raises(ValueError, match="views must be a whole number from 1 to 8 for a 2D net"):
+        predict_block(model, raw, views=16)
+    with pytest.raises(ValueError, match="from 1 to 8"):
+        predict_volume(model, raw, np.zeros((5, *raw.shape), np.uint8), views=0, progress=False)
 
 
 FLOORS = {"cytosol": 0.95, "membrane": 0.85, "mitochondria": 0.9, "synaptic_junction": 0.7}

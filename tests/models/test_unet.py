@@ -31,6 +31,16 @@ def test_unet2d_maps_each_slice_to_one_logit_per_class_and_pixel():
         assert net(torch.zeros(16, 1, 64, 64)).shape == (16, 5, 64, 64)
 
 
+def test_a_2d_net_with_context_takes_each_slice_between_its_neighbours_as_channels():
+    net = UNet2d(UNetConfig(dims=2, base_features=4, context_slices=2)).eval()
+    with torch.no_grad():
+        assert net(torch.zeros(16, 5, 64, 64)).shape == (16, 5, 64, 64)
+    with pytest.raises(ValueError, match="0 for a 3D net"):
+        UNetConfig(dims=3, context_slices=1)
+    with pytest.raises(ValueError, match="context_slices must be >= 0"):
+        UNetConfig(dims=2, context_slices=-1)
+
+
 def test_the_3d_net_convolves_in_xy_only_until_its_voxels_are_near_isotropic():
     net = UNet3d(UNetConfig(dims=3, levels=4, base_features=2, anisotropy=4.0))
     first_convs = [block[0].kernel_size for block in net.down]
