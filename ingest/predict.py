@@ -18,9 +18,8 @@ container with a raw image and no ``labels/cells``, it
    :func:`os.replace`.
 
 The result is cached by the raw image's stamp, the weight file, the views and the settings,
-so a rerun
-opens the finished container at once; the normal pipeline then runs on it. The cell
-segmentation holds the whole volume in memory (the prediction itself is chunked).
+so a rerun opens the finished container at once; the normal pipeline then runs on it. The
+cell segmentation holds the whole volume in memory (the prediction itself is chunked).
 """
 
 from __future__ import annotations

@@ -64,7 +64,8 @@ activations for the shipped 3D net (16 base features) and 300 MB for the 2D net 
 DEFAULT_OVERLAP_ZYX = {3: (8, 24, 24), 2: (2, 24, 24)}
 """Halo around blocks and overlap between patches (2D: z halo for the linking step). With
 these, blocks reproduce a whole-volume prediction of the shipped nets within 1-2 grey levels
-of 255; the 3D net's receptive field reaches about 8 slices in z, the 2D net's none."""
+of 255; the 3D net's receptive field reaches about 8 slices in z, the 2D net's its
+``context_slices`` (none for the shipped one; the linking step then needs one slice more)."""
 
 Box = tuple[slice, slice, slice]
 
@@ -78,7 +79,8 @@ VIEWS: tuple[View, ...] = (
 """Test-time views of a block ``(z, y, x)``: ``(transpose, flipped axes)``, the flips made
 first, then ``y`` and ``x`` swapped. These are the 16 symmetries of a grid whose ``y`` and
 ``x`` are alike (the net was trained on all of them: flips and 90-degree turns), ordered so
-that the first 2, 4 and 8 mix mirrorings in ``y, x`` with transposes before any z flip."""
+that the first 4 are the mirrorings in ``y`` and ``x``, the first 8 add the transposes, and
+the z flips come last."""
 
 
 def window(shape_zyx: Sequence[int], overlap_zyx: Sequence[int]) -> NDArray[np.float32]:
