@@ -37,7 +37,9 @@ VOXEL_SIZE_NM_ZYX = (20.0, 10.0, 10.0)
 
 NETS = {
     "unet3d": UNetConfig(dims=3, levels=3, base_features=16, anisotropy=2.0, classes=CLASSES),
-    "unet2d": UNetConfig(dims=2, levels=3, base_features=8, anisotropy=2.0, classes=CLASSES),
+    "unet2d": UNetConfig(
+        dims=2, levels=3, base_features=16, anisotropy=2.0, classes=CLASSES, context_slices=1
+    ),
 }
 _CROPS = TrainConfig(batch_size=2, crop_zyx=(16, 64, 64))
 RUNS: dict[str, tuple[TrainConfig, ...]] = {
@@ -50,10 +52,12 @@ RUNS: dict[str, tuple[TrainConfig, ...]] = {
         replace(_CROPS, iterations=6000, lr=5e-4, lr_final=2e-5),
         replace(_CROPS, iterations=3000, batch_size=4, lr=3e-4, lr_final=1e-5),
     ),
-    # the 2D net sees no neighbouring slice: a missing section cannot be filled in from one
+    # one cycle of 5,000 iterations, about 50 minutes on one thread; validation membrane F1
+    # 0.946. Trained without missing sections, as the 2D net that saw slices alone was
+    # (it could not fill one in); with its neighbouring slices it now could: not yet tried
     "unet2d": (
         TrainConfig(
-            iterations=1500,
+            iterations=5000,
             batch_size=2,
             crop_zyx=(8, 96, 96),
             augment=AugmentConfig(missing_section_p=0.0),

@@ -65,7 +65,7 @@ DEFAULT_OVERLAP_ZYX = {3: (8, 24, 24), 2: (2, 24, 24)}
 """Halo around blocks and overlap between patches (2D: z halo for the linking step). With
 these, blocks reproduce a whole-volume prediction of the shipped nets within 1-2 grey levels
 of 255; the 3D net's receptive field reaches about 8 slices in z, the 2D net's its
-``context_slices`` (none for the shipped one; the linking step then needs one slice more)."""
+``context_slices``, which :func:`predict_volume` adds to the 2D z halo."""
 
 Box = tuple[slice, slice, slice]
 
@@ -436,7 +436,7 @@ def predict_volume(
         ``z, y, x``, or 64 x 256 x 256 for an array without chunks).
     overlap_zyx : sequence of int, optional
         Halo of raw context read around each block and overlap of neighbouring patches
-        (default 8 x 24 x 24 for the 3D net, 2 x 24 x 24 for the 2D net).
+        (default 8 x 24 x 24 for the 3D net, (2 + context_slices) x 24 x 24 for the 2D net).
     patch_zyx : sequence of int, optional
         Largest patch given to the net at once (2D net: slices per batch, y, x); default
         48 x 160 x 160 (3D), 8 x 256 x 256 (2D).
@@ -510,6 +510,8 @@ def predict_volume(
             "give a zarr array on disk (or object storage) with this scheduler"
         )
     overlap = tuple(overlap_zyx or DEFAULT_OVERLAP_ZYX[config.dims])
+    if overlap_zyx is None and config.dims == 2:  # linking's 2 slices, plus the net's context
+        overlap = (overlap[0] + config.context_slices, *overlap[1:])
     patch = tuple(patch_zyx or DEFAULT_PATCH_ZYX[config.dims])
     if batch_size is None:
         batch_size = patch[0] if config.dims == 2 else 1
