@@ -60,7 +60,8 @@ LINKED_CLASSES = ("mitochondria", "vesicle_cloud", "synaptic_junction")
 
 DEFAULT_PATCH_ZYX = {3: (48, 160, 160), 2: (8, 256, 256)}
 """Patch fed to the net (for the 2D net: slices per batch, y, x); on the CPU about 600 MB of
-activations for the shipped 3D net (16 base features) and 300 MB for the 2D net (8)."""
+activations for the shipped 3D net (16 base features); 300 MB measured for a 2D net of 8
+features, about twice that for the shipped one of 16 (not measured)."""
 DEFAULT_OVERLAP_ZYX = {3: (8, 24, 24), 2: (2, 24, 24)}
 """Halo around blocks and overlap between patches (2D: z halo for the linking step). With
 these, blocks reproduce a whole-volume prediction of the shipped nets within 1-2 grey levels
