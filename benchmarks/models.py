@@ -7,7 +7,7 @@ class on phantom volumes that no trainer saw (seeds :data:`EVAL_SEEDS`), in the 
 poster's table form beside the poster's figures, and inference speed on this machine
 (voxels per second through :func:`models.inference.predict_volume`: blocks of
 32 x 256 x 256 with their default halo, each predicted as one patch, Dask's synchronous
-scheduler, one torch thread; the 3D net needs 8 slices of z halo, the 2D net 2), both measured
+scheduler, one torch thread; the 3D net needs 8 slices of z halo, the 2D net 3), both measured
 in the same run, so the 2D/3D ratio tests the claim that 2D slices are "almost twice as fast".
 The 2D net is also scored without its slice linking, to show what linking does, and both
 nets are scored again with ``--views`` test-time views averaged (default 8:
