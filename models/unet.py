@@ -7,7 +7,7 @@ once; apply a sigmoid per channel, not a softmax). Tensor layouts:
 - :class:`UNet2d`: input ``(batch, channel, y, x)``, output ``(batch, classes, y, x)``; a
   volume goes through it as a batch of z slices (:mod:`models.inference`). With
   ``context_slices = c`` each slice comes with its ``c`` neighbours on either side as
-  channels (:func:`slice_stacks`: ``2c + 1`` channels, the slice itself in the middle), so a
+  channels (:func:`slice_index`: ``2c + 1`` channels, the slice itself in the middle), so a
   2D net can still look across sections while convolving in 2D only.
 
 Anisotropy: EM volumes are often cut thicker than their pixel size (the phantom: 20 nm
@@ -75,20 +75,6 @@ def slice_index(z: int, context: int) -> NDArray[np.intp]:
     """
     idx = np.arange(z)[:, None] + np.arange(-context, context + 1)[None, :]
     return np.clip(idx, 0, max(z - 1, 0))
-
-
-def slice_stacks(volume: ArrayLike, context: int) -> NDArray:
-    """The 2D net's inputs for every slice of ``volume`` ``(z, y, x)``: ``(z, 2c + 1, y, x)``,
-    each slice between its ``context`` neighbours (:func:`slice_index`).
-
-    Examples
-    --------
-    >>> v = np.arange(3)[:, None, None] * np.ones((1, 2, 2), int)
-    >>> slice_stacks(v, 1)[:, :, 0, 0].tolist()
-    [[0, 0, 1], [0, 1, 2], [1, 2, 2]]
-    """
-    volume = np.asarray(volume)
-    return volume[slice_index(volume.shape[0], context)]
 
 
 @dataclass(frozen=True)
