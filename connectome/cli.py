@@ -45,6 +45,21 @@ def _ingest_settings(**overrides: Any):
     return IngestSettings(data_dir=CliSettings().data_dir, **overrides)
 
 
+def _views(text: str) -> int:
+    """The type of ``ingest --views``: a whole number from 1 to 16 (the 3D net's views).
+
+    >>> _views("8")
+    8
+    >>> _views("20")
+    Traceback (most recent call last):
+    argparse.ArgumentTypeError: expected a whole number from 1 to 16, got '20'
+    """
+    n = int(text) if text.strip().isdigit() else 0
+    if not 1 <= n <= 16:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 16, got {text!r}")
+    return n
+
+
 # -- neo4j ----------------------------------------------------------------------------------
 def cmd_neo4j(args: argparse.Namespace) -> int:
     from graph.local import LocalNeo4j
@@ -391,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "processes)")  # fmt: skip
     p.add_argument("--chunk", type=int, nargs=3, metavar=("Z", "Y", "X"),
                    help="chunk shape of the scan (default 64 512 512)")  # fmt: skip
-    p.add_argument("--views", type=int, default=1, choices=range(1, 17), metavar="N",
+    p.add_argument("--views", type=_views, default=1, metavar="N",
                    help="raw image only: average the voxel net over N mirrored and "
                    "transposed views (1-16, default 1; N times the inference time, more "
                    "accurate)")  # fmt: skip

@@ -109,3 +109,14 @@ def test_raw_only_synapse_recall_is_at_least_09_of_the_recall_with_given_labels(
 
 def test_the_shipped_model_is_the_default():
     assert DEFAULT_WEIGHTS == Path(__file__).resolve().parents[2] / "models/weights/unet3d.pt"
+
+
+def test_a_views_count_out_of_range_is_refused_in_one_line(capsys):
+    from connectome.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["ingest", "raw.zarr", "--dataset", "d", "--views", "20"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.endswith("--views: expected a whole number from 1 to 16, got '20'")
+    assert len(err) < 120
