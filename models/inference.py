@@ -59,9 +59,10 @@ LINKED_CLASSES = ("mitochondria", "vesicle_cloud", "synaptic_junction")
 """Classes the 2D net's slices are linked for (objects, not sheets like membranes)."""
 
 DEFAULT_PATCH_ZYX = {3: (48, 160, 160), 2: (8, 256, 256)}
-"""Patch fed to the net (for the 2D net: slices per batch, y, x); on the CPU about 600 MB of
-activations for the shipped 3D net (16 base features); 300 MB measured for a 2D net of 8
-features, about twice that for the shipped one of 16 (not measured)."""
+"""Patch fed to the net (for the 2D net: slices per batch, y, x). On the CPU one patch raises
+the peak resident memory by about 620 MB for the shipped 3D net (16 base features) and 255 MB
+for the shipped 2D net (16 features, a batch of 8 slices with their neighbours), measured
+with ``resource.getrusage`` around :func:`predict_block`."""
 DEFAULT_OVERLAP_ZYX = {3: (8, 24, 24), 2: (2, 24, 24)}
 """Halo around blocks and overlap between patches (2D: z halo for the linking step). With
 these, blocks reproduce a whole-volume prediction of the shipped nets within 1-2 grey levels
