@@ -12,6 +12,7 @@ in the same run, so the 2D/3D ratio tests the claim that 2D slices are "almost t
 The 2D net is also scored without its slice linking, to show what linking does, and both
 nets are scored again with ``--views`` test-time views averaged (default 8:
 :data:`models.inference.VIEWS`), under ``views`` in each net's entry, with their speed.
+Each scoring says under ``goals`` whether it meets :data:`GOALS`, and which classes miss.
 
 Then, when their modules are there, the figures of the other model benchmarks are merged in:
 ``benchmarks/fib25_segmentation.py`` (``fib25``: boundary F1, VOI and ARAND on FIB-25, and
@@ -47,6 +48,17 @@ MERGED = ("benchmarks.fib25_segmentation", "benchmarks.point_models")
 PATCH_ZYX = {"unet3d": (48, 256, 256), "unet2d": (8, 256, 256)}
 """3D: one patch per block (a 32 x 256 x 256 block plus its halo), so it pays for no tiling;
 2D: batches of 8 whole slices (the faster batch here)."""
+
+
+def goals_met(f1: dict[str, float]) -> dict[str, Any]:
+    """Whether per-class F1 scores meet :data:`GOALS`, and the classes that miss.
+
+    >>> goals_met({"cytosol": 0.99, "membrane": 0.948, "mitochondria": 0.99,
+    ...            "vesicle_cloud": 0.88, "synaptic_junction": 0.95})
+    {'met': False, 'missed': {'membrane': 0.948}}
+    """
+    missed = {c: f1[c] for c, goal in GOALS.items() if f1[c] < goal}
+    return {"met": not missed, "missed": missed}
 
 
 def voxel_nets(
@@ -108,6 +120,7 @@ def voxel_nets(
             part = entry if n == 1 else entry.setdefault("views", {"n": n})
             for key in ("f1", "precision", "recall"):
                 part[key] = {c: round(v[key], 4) for c, v in scores.items()}
+            part["goals"] = goals_met(part["f1"])
             part["voxels_per_s"] = round(total / seconds[(name, n)])
             part["seconds"] = round(seconds[(name, n)], 1)
         entry["weights"] = str(path)
@@ -164,6 +177,15 @@ def table(result: dict[str, Any]) -> str:
         for name in ("unet3d", "unet2d"):
             speed = result[name]["views"]["voxels_per_s"] / 1e6
             lines.append(f"{name} inference, {n} views: {speed:.3f} MVx/s")
+    lines.append("goals (F1 >= 0.95 cytosol, membrane, mitochondria; >= 0.85 junction):")
+    for name in ("unet3d", "unet2d"):
+        parts = [(1, result[name])]
+        if "views" in result[name]:
+            parts.append((result[name]["views"]["n"], result[name]["views"]))
+        said = [f"{n} view{'s' if n > 1 else ''} " + ("met" if part["goals"]["met"] else
+                "missed " + ", ".join(f"{c} {v:.4f}" for c, v in part["goals"]["missed"].items()))
+                for n, part in parts]  # fmt: skip
+        lines.append(f"  {name}: " + "; ".join(said))
     lines.append(f"machine: {result['voxel_eval']['machine']}")
     return "\n".join(lines)
 

@@ -75,3 +75,15 @@ def test_a_training_phase_starts_from_the_weights_of_the_phase_before():
     assert not all(torch.equal(weights[0][k], weights[2][k]) for k in body)
     assert metrics["iterations"] == 4 and [p["iterations"] for p in metrics["phases"]] == [3, 1]
     assert set(metrics["f1"]) == set(config.classes)
+
+
+def test_the_models_benchmark_names_the_classes_that_miss_their_goal():
+    from benchmarks.models import GOALS, goals_met
+
+    at_goal = dict(GOALS, vesicle_cloud=0.0)  # vesicle clouds have no goal
+    assert goals_met(at_goal) == {"met": True, "missed": {}}
+    below = dict(at_goal, membrane=0.9482, synaptic_junction=0.8499)
+    assert goals_met(below) == {
+        "met": False,
+        "missed": {"membrane": 0.9482, "synaptic_junction": 0.8499},
+    }
