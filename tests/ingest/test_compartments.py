@@ -76,6 +76,34 @@ def test_the_thick_centre_is_soma_and_synapses_tell_axon_from_dendrite():
     assert np.all(labels.coarse[dend[3:]] == DENDRITE)
 
 
+def test_a_skeleton_in_pieces_inside_the_soma_still_has_its_whole_soma():
+    b, axon, dend = _neuron()
+    b.e.remove((0, dend[0] - 15))  # the dendrite's first inner node loses its edge to the centre
+    s = b.skeleton()
+    inner_de = np.arange(dend[0] - 15, dend[0])
+    reach = np.linalg.norm(s.vertices_nm_xyz[inner_de], axis=1)
+    labels = label_skeleton(s, Evidence(NONE, NONE, NONE))
+    assert np.all(labels.coarse[inner_de[reach <= 1.2 * 600]] == SOMA)
+    assert np.all(labels.coarse[dend[3:]] != SOMA)
+
+
+def test_the_model_names_the_soma_only_where_the_radius_rule_finds_none():
+    b, axon, dend = _neuron()
+    s = b.skeleton()
+    votes = np.zeros((len(b.v), 3))
+    votes[:, 2] = 1.0
+    votes[dend[50:60], 0] = 2.0  # the model calls a stretch of dendrite soma
+    rule = label_skeleton(s, Evidence(NONE, NONE, NONE), votes=votes)
+    assert rule.coarse[0] == SOMA and np.all(rule.coarse[dend[50:60]] == DENDRITE)
+    thin = Builder(soma_radius=100.0)  # no node thick enough for the rule: the model decides
+    line = thin.grow(0, _line([0, 0, 0], [1, 0, 0], 50), 100.0)
+    votes = np.zeros((51, 3))
+    votes[:, 2] = 1.0
+    votes[line[:5], 0] = 2.0
+    model = label_skeleton(thin.skeleton(), Evidence(NONE, NONE, NONE), votes=votes)
+    assert np.all(model.coarse[line[:5]] == SOMA) and np.all(model.coarse[line[5:]] != SOMA)
+
+
 def test_a_lone_opposite_vote_is_outvoted_within_the_window():
     b, axon, dend = _neuron()
     s = b.skeleton()
