@@ -10,8 +10,9 @@ drew it, and each skeleton node takes the mean of its ``k`` nearest surface poin
 node votes (soma, axon, dendrite); the synapse evidence of the baseline (presynaptic sites and
 vesicle clouds for axon, postsynaptic sites for dendrite) is added on the nodes the model does
 not call soma, each site worth :data:`EVIDENCE_WEIGHT` nodes (:func:`with_evidence`), and
-:func:`ingest.compartments.label_skeleton` smooths the sum. The finer labels are kept per
-point (:func:`predict_points`).
+:func:`ingest.compartments.label_skeleton` smooths the sum (it takes the soma column only
+for a cell whose skeleton radii show no soma). The finer labels are kept per point
+(:func:`predict_points`).
 
 Registered in :data:`ingest.compartments.PREDICTORS` as ``pointnet``, the ingest's default
 (``CONNECTOME_INGEST_COMPARTMENT_PREDICTOR``); without the weight file (or without a mesh)
