@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import numpy as np
+import pytest
 import torch
 
 from connectome import train_voxel
@@ -87,3 +91,14 @@ def test_the_models_benchmark_names_the_classes_that_miss_their_goal():
         "met": False,
         "missed": {"membrane": 0.9482, "synaptic_junction": 0.8499},
     }
+
+
+@pytest.mark.parametrize("name", ["unet3d", "unet2d"])
+def test_the_shipped_weights_record_the_net_and_phases_their_trainer_runs(name):
+    """So ``connectome train NAME`` (seed 0) makes the shipped file again."""
+    _, config, meta = load_checkpoint(default_out(name))
+    assert config == train_voxel.NETS[name]
+    phases = [replace(run, seed=k).to_dict() for k, run in enumerate(train_voxel.RUNS[name])]
+    as_json = lambda value: json.loads(json.dumps(value))  # noqa: E731 (tuples become lists)
+    assert as_json(meta["data"]["training"]) == as_json(phases)
+    assert meta["metrics"]["iterations"] == sum(run.iterations for run in train_voxel.RUNS[name])
