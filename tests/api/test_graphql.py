@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.requests import RequestsHTTPTransport
 
@@ -33,8 +33,8 @@ def test_neurons_are_paged_with_cursors(client):
         edges { cursor node { bodyId } } pageInfo { hasNextPage endCursor } } }""")
     first = client.execute(q)["neurons"]
     assert first["pageInfo"]["hasNextPage"] is True
-    second = client.execute(q, variable_values={"after": first["pageInfo"]["endCursor"]})
-    second = second["neurons"]
+    after = {"after": first["pageInfo"]["endCursor"]}
+    second = client.execute(GraphQLRequest(q, variable_values=after))["neurons"]
     assert second["pageInfo"]["hasNextPage"] is False
     seen = [e["node"]["bodyId"] for e in first["edges"] + second["edges"]]
     assert sorted(seen) == sorted([str(A), str(B)])
@@ -44,19 +44,21 @@ def test_neuron_lists_partners_with_weights(client):
     q = gql("""query($id: BodyId!) { neuron(dataset: "tiny", bodyId: $id) {
         bodyId mitochondrionCount downstream { bodyId weight neuron { post } }
         upstream { bodyId weight } } }""")
-    a = client.execute(q, variable_values={"id": str(A)})["neuron"]
+    a = client.execute(GraphQLRequest(q, variable_values={"id": str(A)}))["neuron"]
     assert a["downstream"] == [{"bodyId": str(B), "weight": 1, "neuron": {"post": 1}}]
     assert a["upstream"] == [] and a["mitochondrionCount"] == 1
-    b = client.execute(q, variable_values={"id": str(B)})["neuron"]
+    b = client.execute(GraphQLRequest(q, variable_values={"id": str(B)}))["neuron"]
     assert b["upstream"] == [{"bodyId": str(A), "weight": 1}]
 
 
 def test_synapses_carry_the_mitochondrion_distance(client):
     data = client.execute(
-        gql("""query($pre: BodyId!) { synapses(dataset: "tiny", filter: {preBodyIds: [$pre]}) {
+        GraphQLRequest(
+            """query($pre: BodyId!) { synapses(dataset: "tiny", filter: {preBodyIds: [$pre]}) {
         nodes { pre post confidence synapseType mitoDistanceNm
-        closestMitochondrion { euclideanNm } preLocation { x y z } } } }"""),
-        variable_values={"pre": str(A)},
+        closestMitochondrion { euclideanNm } preLocation { x y z } } } }""",
+            variable_values={"pre": str(A)},
+        )
     )
     (syn,) = data["synapses"]["nodes"]
     assert (syn["pre"], syn["post"]) == (str(A), str(B))
@@ -67,9 +69,9 @@ def test_synapses_carry_the_mitochondrion_distance(client):
 
 def test_unknown_neuron_is_null_and_bad_input_is_a_clear_error(client):
     q = gql("""query($id: BodyId!) { neuron(dataset: "tiny", bodyId: $id) { bodyId } }""")
-    assert client.execute(q, variable_values={"id": "1"})["neuron"] is None
+    assert client.execute(GraphQLRequest(q, variable_values={"id": "1"}))["neuron"] is None
     with pytest.raises(TransportQueryError, match="not a decimal 64-bit unsigned integer"):
-        client.execute(q, variable_values={"id": "abc"})
+        client.execute(GraphQLRequest(q, variable_values={"id": "abc"}))
     with pytest.raises(TransportQueryError, match="data set name 'no such' is not allowed"):
         client.execute(gql('{ neurons(dataset: "no such") { totalCount } }'))
     with pytest.raises(TransportQueryError, match="first must be between 1 and"):

@@ -17,7 +17,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from gql import Client, gql
+from gql import Client, GraphQLRequest
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.requests import RequestsHTTPTransport
 from neo4j.exceptions import ClientError
@@ -37,7 +37,7 @@ def client(api_url, typed):
 
 
 def ask(client, query: str, **variables):
-    return client.execute(gql(query), variable_values=variables)
+    return client.execute(GraphQLRequest(query, variable_values=variables))
 
 
 def all_synapses(client, filter_: dict | None = None, first: int = 1000) -> pd.DataFrame:
