@@ -30,8 +30,8 @@ Mesh vertices, synapse sites and organelles take the label of the skeleton node 
 stands in for step 1 where step 1 finds no soma: it joins :data:`PREDICTORS` under a name
 (``CONNECTOME_INGEST_COMPARTMENT_PREDICTOR``) and gives node votes (soma, axon, dendrite).
 A node is soma where step 1 puts it or, when step 1 finds none (a soma cut by the volume's
-face, too thin for its radius test), where the model's soma column wins. Node soma F1 so is
-0.913 on the training phantoms 1000-1002 (0.889 with step 1 alone, 0.868 with either, 0.795
+face, too thin for its radius test), where the model's soma column wins. Node soma F1 is
+then 0.913 on the training phantoms 1000-1002 (0.889 with step 1 alone, 0.868 with either, 0.795
 with the model's alone) and 0.881 on held-out phantoms (0.861, 0.842, 0.726).
 :func:`label_skeleton` smooths the axon and dendrite votes over ``model_window_nm`` of path
 (a model votes at every node, so a short window: a 10 µm one spans a phantom neurite and
@@ -241,9 +241,8 @@ def _soma(skel: Skeleton, p: CompartmentParams) -> np.ndarray:
     if r[top] < p.soma_min_radius_nm or r[top] < p.soma_radius_ratio * float(np.median(r)):
         return soma
     reach = np.linalg.norm(skel.vertices_nm_xyz - skel.vertices_nm_xyz[top], axis=1)
-    ball = reach <= p.soma_extent * r[top]
+    ball = reach <= p.soma_extent * r[top]  # by distance: a skeleton may lie in pieces here
     thick = (r >= p.soma_fraction * r[top]) | ball
-    # the ball by distance alone: a skeleton may lie in pieces inside the soma
     _, part = csgraph.connected_components(skel.graph(keep=thick), directed=False)
     return ball | (thick & np.isin(part, part[ball]))
 
